@@ -1,0 +1,51 @@
+# MAML with JAX: build the book and run its tests.
+#   make book   build the website into _build/html (every chapter executed)
+#   make test   run every check: pairs in sync, recaps, notebooks alone (nbval), the site
+#   make sync   regenerate each book/*.ipynb from its .md after editing the .md
+#   make clean  remove build outputs (keeps .venv); make distclean also removes .venv
+# Both `book` and `test` create .venv and install requirements.txt on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+MIN_PY := 3.10
+
+# A non-interactive MPLBACKEND (Agg, say) in the environment would silently drop every figure.
+unexport MPLBACKEND
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help book test sync clean distclean venv
+
+help:
+	@sed -n '2,6p' Makefile | sed 's/^# *//'
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: '$(PYTHON)' not found; install Python >= $(MIN_PY) or run 'make PYTHON=/path/to/python3'" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < tuple(map(int, "$(MIN_PY)".split("."))))' || { echo "error: $(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); the book needs Python >= $(MIN_PY) (run 'make PYTHON=python3.12', say)" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "error: could not create the virtual environment $(VENV) with '$(PYTHON) -m venv' (on Debian/Ubuntu: apt-get install python3-venv)" >&2; rm -rf $(VENV); exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+	@echo
+	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests/test_source.py
+	$(BIN)/python tests/notebooks_alone.py
+	$(MAKE) --no-print-directory book
+	$(BIN)/python -m pytest tests/test_site.py
+
+sync: $(STAMP)
+	$(BIN)/jupytext --to ipynb --update book/[0-9]*.md
+
+clean:
+	rm -rf _build .pytest_cache tests/__pycache__
+
+distclean: clean
+	rm -rf $(VENV)

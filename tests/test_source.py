@@ -1,0 +1,125 @@
+"""Fast checks of the book's sources: pairs in sync, Colab cells, recaps, the toc, APIs.
+
+These run before any notebook is executed. Each failure names the file at fault.
+"""
+
+import ast
+import re
+
+import jupytext
+import pytest
+from jupytext.compare import compare_notebooks
+
+from book_files import BOOK, ROOT, chapters, code_cells, requirement_pins, toc_pages
+
+CHAPTERS = chapters()
+IDS = [p.name for p in CHAPTERS]
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, f"no jupytext chapters found in {BOOK}"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
+def test_pair_in_sync(md):
+    """The .ipynb holds exactly the cells of the .md (outputs aside)."""
+    ipynb = md.with_suffix(".ipynb")
+    rel = md.relative_to(ROOT)
+    assert ipynb.exists(), f"{rel} has no paired {ipynb.name}: run `make sync`"
+    from_md = jupytext.read(md)
+    from_ipynb = jupytext.read(ipynb)
+    try:
+        compare_notebooks(from_ipynb, from_md, fmt="md:myst")
+    except Exception as err:  # jupytext raises its own NotebookDifference
+        pytest.fail(
+            f"{rel} and {ipynb.name} differ (edit the .md, then run `make sync`):\n{err}"
+        )
+    formats = from_ipynb.metadata.get("jupytext", {}).get("formats")
+    assert formats == "ipynb,md:myst", f"{ipynb.name}: jupytext formats are {formats!r}"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
+def test_first_cell_installs_pins_only_on_colab(md):
+    """Colab gets the pinned versions; everywhere else the cell does nothing."""
+    first = code_cells(md)[0]
+    rel = md.relative_to(ROOT)
+    assert 'if "google.colab" in sys.modules:' in first, (
+        f"{rel}: the first code cell must install what Colab lacks, guarded by "
+        "`if \"google.colab\" in sys.modules:`"
+    )
+    pins = requirement_pins()
+    for name, version in re.findall(r'"([A-Za-z0-9_.\-]+)==([^"]+)"', first):
+        expected = pins.get(name.lower())
+        assert version == expected, (
+            f"{rel}: the Colab cell installs {name}=={version}, requirements.txt pins {expected}"
+        )
+
+
+def _definitions(source):
+    """{name: exact source text} of the top-level definitions in a cell."""
+    tree = ast.parse(source)
+    found = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, ast.Assign):
+            names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+        else:
+            continue
+        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        text = "\n".join(source.splitlines()[start - 1 : node.end_lineno])
+        for name in names:
+            found[name] = text
+    return found
+
+
+RECAP = re.compile(r"^# Recap from (\S+?)(?:\.md)?:", re.M)
+
+
+def _recaps():
+    for md in CHAPTERS:
+        for index, cell in enumerate(code_cells(md)):
+            match = RECAP.match(cell)
+            if match:
+                yield pytest.param(md, cell, match[1], id=f"{md.name}-cell{index}")
+
+
+@pytest.mark.parametrize("md, cell, source_name", list(_recaps()))
+def test_recap_identical_to_where_it_was_taught(md, cell, source_name):
+    """A cell starting `# Recap from 02_topic:` restates definitions from book/02_topic.md."""
+    source = BOOK / f"{source_name}.md"
+    assert source.exists(), f"{md.name}: recap names {source_name}, but {source} does not exist"
+    taught = {}
+    for code in code_cells(source):
+        taught.update(_definitions(code))
+    recap = _definitions(cell)
+    assert recap, f"{md.name}: the recap cell from {source_name} defines nothing"
+    for name, text in recap.items():
+        assert name in taught, f"{md.name}: recap defines {name!r}, which {source.name} does not"
+        assert text == taught[name], (
+            f"{md.name}: the recap of {name!r} differs from {source.name}:\n"
+            f"--- recap\n{text}\n--- taught\n{taught[name]}"
+        )
+
+
+def test_every_chapter_is_in_the_toc():
+    pages = toc_pages()
+    for md in CHAPTERS:
+        page = str(md.relative_to(ROOT).with_suffix(""))
+        assert page in pages, f"{md.relative_to(ROOT)} is missing from _toc.yml"
+
+
+LEGACY = re.compile(
+    r"jax\.experimental\.(stax|optimizers)|tree_multimap|jax\.tree_util\.tree_map\("
+    r"|PRNGKey\(|np\.random\.(seed|uniform|normal|randn|rand|randint|choice)\("
+)
+
+
+@pytest.mark.parametrize("path", sorted(BOOK.glob("*.md")) + sorted((ROOT / "bench").glob("*.py")),
+                         ids=lambda p: p.name)
+def test_no_legacy_apis_or_global_rng(path):
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        assert not LEGACY.search(line), (
+            f"{path.relative_to(ROOT)}:{number} uses a removed/legacy API or the global NumPy "
+            f"RNG: {line.strip()}"
+        )
