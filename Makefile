@@ -44,6 +44,15 @@ test: $(STAMP)
 sync: $(STAMP)
 	$(BIN)/jupytext --to ipynb --update book/[0-9]*.md
 
+# Speed benchmark of MAML implementations (bench/README.md); bench-torch adds PyTorch.
+.PHONY: bench bench-torch
+bench: $(STAMP)
+	$(BIN)/python bench/maml_speed.py
+
+bench-torch: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r bench/requirements-torch.txt
+	$(BIN)/python bench/maml_speed.py
+
 clean:
 	rm -rf _build .pytest_cache tests/__pycache__
 
