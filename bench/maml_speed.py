@@ -135,16 +135,22 @@ def worker_jax_loop(opts, reps, quick):
             (params, opt_state), loss = step(params, opt_state, support, query)
         return block((params, opt_state, loss))
 
+    compile_s, times = time_loop(lambda n: run(params, opt_state, n), steps, reps, warmup=50)
+    return dict(steps=steps, times=times, compile_s=compile_s)
+
+
+def time_loop(run, steps, reps, warmup):
+    """Time run(steps) `reps` times, after run(1) (timed: it compiles) and run(warmup)."""
     t = time.perf_counter()
-    run(params, opt_state, 1)                                  # compiles the step
+    run(1)
     compile_s = time.perf_counter() - t
-    run(params, opt_state, 50)                                 # warm-up
+    run(warmup)
     times = []
     for _ in range(reps):
         t = time.perf_counter()
-        run(params, opt_state, steps)
+        run(steps)
         times.append(time.perf_counter() - t)
-    return dict(steps=steps, times=times, compile_s=compile_s)
+    return compile_s, times
 
 
 def worker_torch(opts, reps, quick):
@@ -163,15 +169,7 @@ def worker_torch(opts, reps, quick):
             params, state = step(params, state, *mt.sample_batch(generator))
         return params, state
 
-    t = time.perf_counter()
-    run(params, state, 1)                                      # torch.compile compiles here
-    compile_s = time.perf_counter() - t
-    run(params, state, 20)                                     # warm-up
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        run(params, state, steps)
-        times.append(time.perf_counter() - t)
+    compile_s, times = time_loop(lambda n: run(params, state, n), steps, reps, warmup=20)
     return dict(steps=steps, times=times, compile_s=compile_s if opts["compiled"] else None,
                 torch=torch.__version__, threads=torch.get_num_threads())
 
