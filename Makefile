@@ -1,9 +1,10 @@
 # MAML with JAX: build the book and run its tests.
-#   make book   build the website into _build/html (every chapter executed)
-#   make test   run every check: pairs in sync, recaps, notebooks alone (nbval), the site
-#   make sync   regenerate each book/*.ipynb from its .md after editing the .md
-#   make clean  remove build outputs (keeps .venv); make distclean also removes .venv
-# Both `book` and `test` create .venv and install requirements.txt on first use.
+#   make book       build the website into _build/html (every chapter executed)
+#   make test       run every check: pairs in sync, recaps, notebooks alone (nbval), the site
+#   make test-site  build (or reuse) the book and check every page in headless Chromium
+#   make sync       regenerate each book/*.ipynb from its .md after editing the .md
+#   make clean      remove build outputs (keeps .venv); make distclean also removes .venv
+# Each creates .venv and installs requirements.txt on first use.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -15,10 +16,10 @@ MIN_PY := 3.10
 unexport MPLBACKEND
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help book test sync clean distclean venv
+.PHONY: help book test test-site chromium sync clean distclean venv
 
 help:
-	@sed -n '2,6p' Makefile | sed 's/^# *//'
+	@sed -n '2,7p' Makefile | sed 's/^# *//'
 
 venv: $(STAMP)
 
@@ -38,8 +39,26 @@ book: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest tests/test_source.py
 	$(BIN)/python tests/notebooks_alone.py
+	$(MAKE) --no-print-directory test-site
+
+# The browser test drives this Chromium; Debian's package is installed if it is missing.
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
+
+test-site: $(STAMP) chromium
 	$(MAKE) --no-print-directory book
-	$(BIN)/python -m pytest tests/test_site.py
+	$(BIN)/python -m pytest tests/test_site.py tests/test_browser.py
+	@echo "Screenshots of every page: $(CURDIR)/_build/screenshots/"
+
+chromium:
+	@test -x "$(CHROMIUM)" && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Chromium is missing; installing Debian's chromium package with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "error: the browser test needs Chromium at $(CHROMIUM): run 'sudo apt-get install chromium'" \
+	       "(Debian/Ubuntu) or 'make test-site CHROMIUM=/path/to/chrome'" >&2; exit 1; \
+	fi
 
 sync: $(STAMP)
 	$(BIN)/jupytext --to ipynb --update book/[0-9]*.md

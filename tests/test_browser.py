@@ -1,0 +1,263 @@
+"""The built website as a reader sees it: every page opened in headless Chromium.
+
+`make test-site` runs this after building the book. A local web server serves
+_build/html; Playwright drives Debian's Chromium (set CHROMIUM to use another
+Chromium or Chrome). Every request that leaves the local server is refused, so a page
+that needs the network to show its math or figures fails here. For each page we check
+what a reader would notice: the title, typeset math, loaded figures, the Colab and
+download links, search, and a clean browser console. A full-page screenshot of each page
+goes to _build/screenshots/ for a look by eye.
+"""
+
+import functools
+import http.server
+import json
+import os
+import pathlib
+import re
+import threading
+import urllib.parse
+
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
+
+from book_files import HTML, ROOT, chapters, code_cells, config, toc_pages
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+PAGES = toc_pages()
+CHAPTERS = {str(md.relative_to(ROOT).with_suffix("")): md for md in chapters()}
+# Chromium flags for a sandboxed, offline machine: no GPU, no calls home.
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# TeX that MathJax should have replaced: delimiters and common commands.
+RAW_TEX = re.compile(r"\$\$|\\[(\[]|\\(frac|theta|alpha|beta|nabla|mathcal|sum|begin|left)\b")
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def site():
+    """Base URL of _build/html served on a free local port."""
+    if not (HTML / "index.html").exists():
+        pytest.fail("_build/html is not built: run `make book` (or `make test-site`)")
+    handler = functools.partial(QuietHandler, directory=str(HTML))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not pathlib.Path(CHROMIUM).exists():
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: install Debian's 'chromium' package "
+            "(`make test-site` does this when run as root) or set CHROMIUM=/path/to/chrome"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """One page opened in a fresh tab, with everything the browser complained about."""
+
+    def __init__(self, browser, site, relpath):
+        self.problems = []
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
+        self.page.route("**/*", functools.partial(self._only_local, site))
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        self.page.on("requestfailed", self._failed)
+        self.page.on("response", self._response)
+        self.page.goto(site + relpath, wait_until="load")
+
+    def _only_local(self, site, route):
+        if route.request.url.startswith(site) or route.request.url.startswith("data:"):
+            route.continue_()
+        else:
+            self.problems.append(f"request to the network: {route.request.url}")
+            route.abort()
+
+    def _console(self, message):
+        if message.type in ("error", "warning"):
+            self.problems.append(f"console {message.type}: {message.text}")
+
+    def _failed(self, request):
+        self.problems.append(f"request failed: {request.url} ({request.failure})")
+
+    def _response(self, response):
+        if response.status >= 400:
+            self.problems.append(f"HTTP {response.status}: {response.url}")
+
+    def typeset(self):
+        """Wait until MathJax has typeset the page; False if MathJax never started."""
+        try:
+            self.page.wait_for_function(
+                "() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                timeout=15_000,
+            )
+        except PlaywrightTimeout:
+            return False
+        self.page.evaluate("() => MathJax.startup.promise")
+        return True
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser, site):
+    opened = []
+
+    def open_page(relpath):
+        opened.append(Visit(browser, site, relpath))
+        return opened[-1]
+
+    yield open_page
+    for page in opened:
+        page.close()
+
+
+def heading(relpath):
+    """The page's title as its source writes it (first '# ' line), without markup."""
+    for line in (ROOT / f"{relpath}.md").read_text().splitlines():
+        if line.startswith("# "):
+            return re.sub(r"[`*]", "", line[2:]).strip()
+    raise AssertionError(f"{relpath}.md has no '# ' title line")
+
+
+@pytest.mark.parametrize("relpath", PAGES)
+def test_page_as_a_reader_sees_it(visit, relpath):
+    name = f"{relpath}.html"
+    tab = visit(name)
+    page = tab.page
+
+    title, shown = heading(relpath), page.title().replace("\u2019", "'")  # Sphinx's smart quotes
+    assert shown.startswith(title), f"{name}: title {page.title()!r}, expected {title!r}"
+
+    has_math = page.locator(".math").count() > 0
+    if has_math:
+        assert tab.typeset(), f"{name}: the page has math but MathJax did not start:\n" + "\n".join(
+            tab.problems
+        )
+    # Each math element was typeset, without TeX errors, and no raw TeX is left in the prose.
+    untypeset = page.evaluate(
+        "() => [...document.querySelectorAll('.math')]"
+        ".filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 80))"
+    )
+    assert not untypeset, f"{name}: {len(untypeset)} math elements not typeset, e.g. {untypeset[:3]}"
+    errors = page.evaluate(
+        # mjx-merror: a TeX syntax error; red mtext: an undefined command such as \thetaa.
+        "() => [...document.querySelectorAll("
+        "'mjx-merror, [data-mjx-error], mjx-assistive-mml mtext[mathcolor=\"red\"]')]"
+        ".map(e => e.getAttribute('data-mjx-error') || e.textContent)"
+    )
+    assert not errors, f"{name}: MathJax could not typeset: {errors[:3]}"
+    prose = page.evaluate(
+        """() => {
+            const article = document.querySelector('article') || document.body;
+            const copy = article.cloneNode(true);
+            copy.querySelectorAll('pre, code, .cell_output, mjx-container, script, style')
+                .forEach(e => e.remove());
+            return copy.textContent;
+        }"""
+    )
+    raw = sorted({m.group(0) for m in RAW_TEX.finditer(prose)})
+    assert not raw, f"{name}: raw TeX left in the visible text: {raw}"
+
+    # Every image on the page loaded and has a size.
+    broken = page.evaluate(
+        "() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0))"
+        ".map(i => i.getAttribute('src'))"
+    )
+    assert not broken, f"{name}: images that did not load: {broken}"
+
+    if relpath in CHAPTERS:
+        check_chapter(tab, relpath)
+
+    page.wait_for_load_state("networkidle")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{pathlib.Path(relpath).name}.png", full_page=True)
+    assert not tab.problems, f"{name}: the browser reported:\n" + "\n".join(tab.problems)
+
+
+def check_chapter(tab, relpath):
+    """The parts only a notebook page has: figures, Colab and download links."""
+    page, name = tab.page, f"{relpath}.html"
+    figures = sum(cell.count("plt.show()") for cell in code_cells(CHAPTERS[relpath]))
+    shown = page.evaluate(
+        "() => [...document.querySelectorAll('.cell_output img')]"
+        ".filter(i => i.naturalWidth > 100 && i.getBoundingClientRect().height > 100).length"
+    )
+    assert shown >= figures, f"{name}: {figures} figures expected (plt.show()), {shown} shown"
+
+    settings = config()
+    repo = settings["repository"]["url"].rstrip("/").split("github.com/")[1]
+    colab = settings["launch_buttons"]["colab_url"].rstrip("/")
+    expected = f"{colab}/github/{repo}/blob/{settings['repository']['branch']}/{relpath}.ipynb"
+    hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+    found = [h for h in hrefs if "colab" in h]
+    assert expected in hrefs, f"{name}: no Colab link {expected}; Colab links found: {found}"
+
+    download = page.locator("a.btn-download-notebook-button")
+    assert download.count() == 1, f"{name}: no 'download notebook' link"
+    url = download.evaluate("a => a.href")
+    assert url.endswith(f"_sources/{relpath}.ipynb"), f"{name}: download link is {url}"
+    response = page.request.get(url)
+    assert response.ok, f"{name}: the download link {url} gives HTTP {response.status}"
+    cells = json.loads(response.body())["cells"]
+    assert len(cells) > 10, f"{name}: the downloaded notebook has only {len(cells)} cells"
+
+
+def search(tab, site, word):
+    """The pages the book's search page lists for a word."""
+    page = tab.page
+    page.goto(f"{site}search.html?q={urllib.parse.quote(word)}", wait_until="load")
+    page.wait_for_function(
+        "() => /Search finished|did not match/.test("
+        "(document.querySelector('#search-results') || {}).textContent || '')",
+        timeout=30_000,
+    )
+    links = page.eval_on_selector_all("#search-results li a", "links => links.map(a => a.href)")
+    return {urllib.parse.urlparse(h).path.lstrip("/").removesuffix(".html") for h in links}
+
+
+def search_word(relpath):
+    """A word from the page's title for the search test (the longest one)."""
+    return max(re.findall(r"[A-Za-z]+", heading(relpath)), key=len)
+
+
+@pytest.mark.parametrize("relpath", PAGES)
+def test_search_finds_the_page(browser, site, relpath):
+    word = search_word(relpath)
+    tab = Visit(browser, site, "search.html")
+    try:
+        found = search(tab, site, word)
+        assert relpath in found, f"search for {word!r} does not list {relpath}.html: {sorted(found)}"
+        assert not tab.problems, "search.html: the browser reported:\n" + "\n".join(tab.problems)
+    finally:
+        tab.close()
+
+
+def test_search_for_hessian_finds_chapter_1(browser, site):
+    tab = Visit(browser, site, "search.html")
+    try:
+        found = search(tab, site, "Hessian")
+        assert "book/01_gradients" in found, f"search for 'Hessian' lists {sorted(found)}"
+    finally:
+        tab.close()
