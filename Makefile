@@ -16,7 +16,7 @@ MIN_PY := 3.10
 unexport MPLBACKEND
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help book test test-site chromium sync clean distclean venv
+.PHONY: help book test test-site chromium screenshot sync clean distclean venv
 
 help:
 	@sed -n '2,7p' Makefile | sed 's/^# *//'
@@ -49,6 +49,11 @@ test-site: $(STAMP) chromium
 	$(MAKE) --no-print-directory book
 	$(BIN)/python -m pytest tests/test_site.py tests/test_browser.py
 	@echo "Screenshots of every page: $(CURDIR)/_build/screenshots/"
+
+# The README's picture of the book (assets/screenshot.png), from the built site.
+screenshot: $(STAMP) chromium
+	$(MAKE) --no-print-directory book
+	$(BIN)/python tests/readme_screenshot.py
 
 chromium:
 	@test -x "$(CHROMIUM)" && exit 0; \

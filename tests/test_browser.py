@@ -47,27 +47,41 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def serve(directory):
+    """Serve a folder on a free local port; returns the server and its base URL."""
+    handler = functools.partial(QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def launch(playwright):
+    """Chromium, headless, as configured by CHROMIUM."""
+    if not pathlib.Path(CHROMIUM).exists():
+        raise RuntimeError(
+            f"no Chromium at {CHROMIUM}: install Debian's 'chromium' package "
+            "(`make test-site` does this when run as root) or set CHROMIUM=/path/to/chrome"
+        )
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+
+
 @pytest.fixture(scope="session")
 def site():
     """Base URL of _build/html served on a free local port."""
     if not (HTML / "index.html").exists():
         pytest.fail("_build/html is not built: run `make book` (or `make test-site`)")
-    handler = functools.partial(QuietHandler, directory=str(HTML))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server, url = serve(HTML)
+    yield url
     server.shutdown()
 
 
 @pytest.fixture(scope="session")
 def browser():
-    if not pathlib.Path(CHROMIUM).exists():
-        pytest.fail(
-            f"no Chromium at {CHROMIUM}: install Debian's 'chromium' package "
-            "(`make test-site` does this when run as root) or set CHROMIUM=/path/to/chrome"
-        )
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            browser = launch(playwright)
+        except RuntimeError as error:
+            pytest.fail(str(error))
         yield browser
         browser.close()
 
@@ -76,7 +90,7 @@ class Visit:
     """One page opened in a fresh tab, with everything the browser complained about."""
 
     def __init__(self, browser, site, relpath):
-        self.problems = []
+        self.problems, self.site = [], site
         self.context = browser.new_context(viewport={"width": 1280, "height": 900})
         self.page = self.context.new_page()
         self.page.route("**/*", functools.partial(self._only_local, site))
@@ -187,6 +201,7 @@ def test_page_as_a_reader_sees_it(visit, relpath):
     )
     assert not broken, f"{name}: images that did not load: {broken}"
 
+    check_links(tab, name)
     if relpath in CHAPTERS:
         check_chapter(tab, relpath)
 
@@ -194,6 +209,27 @@ def test_page_as_a_reader_sees_it(visit, relpath):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{pathlib.Path(relpath).name}.png", full_page=True)
     assert not tab.problems, f"{name}: the browser reported:\n" + "\n".join(tab.problems)
+
+
+LINK_TARGETS = {}  # local page URL -> its HTML, fetched once for all pages
+
+
+def check_links(tab, name):
+    """Every link to a page of the book leads to a page that exists, and to its anchor."""
+    page, site = tab.page, tab.site
+    hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+    broken = []
+    for href in sorted({h for h in hrefs if h.startswith(site)}):
+        url, _, anchor = href.partition("#")
+        if url not in LINK_TARGETS:
+            response = page.request.get(url)
+            LINK_TARGETS[url] = response.text() if response.ok else None
+        html = LINK_TARGETS[url]
+        if html is None:
+            broken.append(f"{href} (no such page)")
+        elif anchor and not re.search(rf'id="{re.escape(urllib.parse.unquote(anchor))}"', html):
+            broken.append(f"{href} (no such anchor)")
+    assert not broken, f"{name}: broken links: {broken}"
 
 
 def check_chapter(tab, relpath):

@@ -109,6 +109,19 @@ def test_every_chapter_is_in_the_toc():
         assert page in pages, f"{md.relative_to(ROOT)} is missing from _toc.yml"
 
 
+@pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
+def test_chapter_opens_with_learn_need_and_notation_and_ends_with_exercises(md):
+    text = md.read_text()
+    match = re.search(r"```\{admonition\} In this chapter\n(.*?)\n```", text, re.S)
+    assert match, f"{md.name}: no opening box (```{{admonition}} In this chapter)"
+    box = match[1]
+    for part in ("**You will learn**", "**You need**", "{ref}`notation`"):
+        assert part in box, f"{md.name}: the opening box lacks {part}"
+    for heading in ("\n## Summary\n", "\n## Exercises\n"):
+        assert heading in text, f"{md.name}: no section {heading.strip()!r}"
+    assert ":class: dropdown" in text, f"{md.name}: the exercises have no folded solution"
+
+
 # Removed or legacy APIs, and NumPy's global random generator (written in pieces so that
 # this file does not match itself).
 LEGACY = re.compile("|".join([

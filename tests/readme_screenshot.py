@@ -1,0 +1,37 @@
+"""Take the README's screenshot of the built book: `make screenshot` (after `make book`).
+
+    python tests/readme_screenshot.py [page#anchor] [output.png]
+"""
+
+import pathlib
+import sys
+
+from playwright.sync_api import sync_playwright
+
+from book_files import HTML, ROOT
+from test_browser import serve, launch
+
+PAGE = "book/03_maml.html#sec-maml-objective"
+OUTPUT = ROOT / "assets" / "screenshot.png"
+
+
+def main(page=PAGE, output=OUTPUT):
+    if not (HTML / "index.html").exists():
+        sys.exit("error: _build/html is not built: run `make book` first")
+    server, site = serve(HTML)
+    try:
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            tab = browser.new_page(viewport={"width": 1280, "height": 800})
+            tab.goto(site + page, wait_until="networkidle")
+            tab.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+            tab.evaluate("() => MathJax.startup.promise")
+            tab.screenshot(path=str(output))
+            browser.close()
+    finally:
+        server.shutdown()
+    print(f"wrote {pathlib.Path(output).resolve()}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
