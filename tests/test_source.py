@@ -110,7 +110,7 @@ def test_every_chapter_is_in_the_toc():
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
-def test_chapter_opens_with_learn_need_and_notation_and_ends_with_exercises(md):
+def test_chapter_has_opening_box_summary_exercises_and_references(md):
     text = md.read_text()
     match = re.search(r"```\{admonition\} In this chapter\n(.*?)\n```", text, re.S)
     assert match, f"{md.name}: no opening box (```{{admonition}} In this chapter)"
@@ -120,6 +120,11 @@ def test_chapter_opens_with_learn_need_and_notation_and_ends_with_exercises(md):
     for heading in ("\n## Summary\n", "\n## Exercises\n"):
         assert heading in text, f"{md.name}: no section {heading.strip()!r}"
     assert ":class: dropdown" in text, f"{md.name}: the exercises have no folded solution"
+    assert "\n## References\n" in text, f"{md.name}: no section 'References'"
+    cited = set(re.findall(r"\{cite:[pt]\}`([^`]+)`", text.split("\n## References\n")[0]))
+    listed = set(re.findall(r"\{cite:t\}`([^`]+)`", text.split("\n## References\n")[1]))
+    cited = {key.strip() for keys in cited for key in keys.split(",")}
+    assert cited <= listed, f"{md.name}: cited but not under References: {sorted(cited - listed)}"
 
 
 # Removed or legacy APIs, and NumPy's global random generator (written in pieces so that
