@@ -39,7 +39,11 @@ FLAGS = [
     "--disable-sync",
 ]
 # TeX that MathJax should have replaced: delimiters and common commands.
-RAW_TEX = re.compile(r"\$\$|\\[(\[]|\\(frac|theta|alpha|beta|nabla|mathcal|sum|begin|left)\b")
+RAW_TEX = re.compile(
+    r"\$\$|\$\\|\\[(\[]|\\(frac|theta|alpha|beta|varphi|nabla|mathcal|sum|begin|left)\b"
+)
+# Markdown that should have become HTML (a table rule, bold markers), in prose or outputs.
+RAW_MARKDOWN = re.compile(r"\|\s*:?(-{3,}|\u2014+):?\s*\||\*\*\w")  # \u2014: smart dashes
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -186,13 +190,15 @@ def test_page_as_a_reader_sees_it(visit, relpath):
         """() => {
             const article = document.querySelector('article') || document.body;
             const copy = article.cloneNode(true);
-            copy.querySelectorAll('pre, code, .cell_output, mjx-container, script, style')
+            copy.querySelectorAll('pre, code, mjx-container, script, style')
                 .forEach(e => e.remove());
             return copy.textContent;
         }"""
-    )
+    )  # Markdown outputs of cells stay in; printed (pre) outputs and code do not.
     raw = sorted({m.group(0) for m in RAW_TEX.finditer(prose)})
     assert not raw, f"{name}: raw TeX left in the visible text: {raw}"
+    raw = sorted({m.group(0) for m in RAW_MARKDOWN.finditer(prose)})
+    assert not raw, f"{name}: Markdown not rendered (a table or bold text shown raw): {raw}"
 
     # Every image on the page loaded and has a size.
     broken = page.evaluate(
