@@ -1,6 +1,6 @@
 """Take the README's screenshot of the built book: `make screenshot` (after `make book`).
 
-    python tests/readme_screenshot.py [page#anchor] [output.png]
+    python tests/readme_screenshot.py [page#section-id] [output.png]
 """
 
 import pathlib
@@ -11,7 +11,7 @@ from playwright.sync_api import sync_playwright
 from book_files import HTML, ROOT
 from test_browser import serve, launch
 
-PAGE = "book/03_maml.html#sec-maml-objective"
+PAGE = "book/03_maml.html#the-maml-objective"
 OUTPUT = ROOT / "assets" / "screenshot.png"
 
 
@@ -23,9 +23,12 @@ def main(page=PAGE, output=OUTPUT):
         with sync_playwright() as playwright:
             browser = launch(playwright)
             tab = browser.new_page(viewport={"width": 1280, "height": 800})
-            tab.goto(site + page, wait_until="networkidle")
+            path, _, section = page.partition("#")
+            tab.goto(site + path, wait_until="networkidle")
             tab.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
             tab.evaluate("() => MathJax.startup.promise")
+            if section:  # scrolled to, not linked (a link would highlight the heading)
+                tab.evaluate(f"() => document.getElementById({section!r}).scrollIntoView()")
             tab.screenshot(path=str(output))
             browser.close()
     finally:
