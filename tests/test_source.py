@@ -127,6 +127,18 @@ def test_chapter_has_opening_box_summary_exercises_and_references(md):
     assert cited <= listed, f"{md.name}: cited but not under References: {sorted(cited - listed)}"
 
 
+@pytest.mark.parametrize("md", sorted(BOOK.glob("*.md")), ids=lambda p: p.name)
+def test_mentions_of_chapters_are_links(md):
+    """'as in chapter 3' in the prose is a {ref}/{doc} link, so the reader can follow it."""
+    cells = jupytext.reads(md.read_text(), "md:myst").cells
+    prose = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    prose = re.sub(r"^\s*```.*$", "", prose, flags=re.M)          # directive fences
+    prose = re.sub(r"\{(ref|doc|eq)\}`[^`]*`", "", prose)          # links
+    prose = re.sub(r"`[^`\n]*`", "", prose)                          # inline code
+    plain = re.findall(r".{0,30}\b[Cc]hapters? [1-9]\b.{0,20}", prose)
+    assert not plain, f"{md.name}: mentions of chapters that are not links: {plain}"
+
+
 # Removed or legacy APIs, and NumPy's global random generator (written in pieces so that
 # this file does not match itself).
 LEGACY = re.compile("|".join([
