@@ -1,10 +1,12 @@
 # MAML with JAX: build the book and run its tests.
 #   make book       build the website into _build/html (every chapter executed)
-#   make test       run every check: pairs in sync, recaps, notebooks alone (nbval), the site
+#   make test       run every check: sources, each chapter on both stacks, the site
 #   make test-site  build (or reuse) the book and check every page in headless Chromium
+#   make test-colab run each chapter on Colab's stack (requirements-colab.txt)
+#   make sweep      run each chapter on both stacks x two CPU code paths x four keys
 #   make sync       regenerate each book/*.ipynb from its .md after editing the .md
 #   make clean      remove build outputs (keeps .venv); make distclean also removes .venv
-# Each creates .venv and installs requirements.txt on first use.
+# Each creates .venv and installs requirements.txt on first use (.venv-colab for Colab's).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -16,10 +18,11 @@ MIN_PY := 3.10
 unexport MPLBACKEND
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help book test test-site chromium screenshot sync clean distclean venv
+.PHONY: help book test test-notebooks test-colab test-site chromium screenshot sync clean \
+        distclean venv venv-colab sweep
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^# *//'
+	@sed -n '2,9p' Makefile | sed 's/^# *//'
 
 venv: $(STAMP)
 
@@ -36,10 +39,43 @@ book: $(STAMP)
 	@echo
 	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html"
 
-test: $(STAMP)
+# `make test` executes every chapter once per stack. The pinned stack runs with XLA's
+# AVX2 code for the CPU (what a reader's laptop without AVX-512 gets), and its executions
+# go into the book's cache, so the website build of test-site shows them instead of
+# executing the chapters again.
+TEST_XLA_FLAGS ?= --xla_cpu_max_isa=AVX2
+
+# The two stacks run at the same time (each line of their reports says which it is): a
+# chapter keeps about one core busy, so two at once use a 2-core machine fully.
+test: $(STAMP) $(COLAB_STAMP)
 	$(BIN)/python -m pytest tests/test_source.py
-	$(BIN)/python tests/notebooks_alone.py
+	$(MAKE) --no-print-directory -j2 --output-sync=line test-notebooks test-colab
 	$(MAKE) --no-print-directory test-site
+
+test-notebooks: $(STAMP)
+	XLA_FLAGS="$$XLA_FLAGS $(TEST_XLA_FLAGS)" $(BIN)/python tests/run_notebooks.py --cache --tag pinned
+
+# Colab's stack: the versions of requirements-colab.txt, with Colab's Python (3.12) when
+# this machine has it; COLAB_PYTHON=/path/to/python3.12 chooses another.
+COLAB_VENV   := .venv-colab
+COLAB_STAMP  := $(COLAB_VENV)/.installed
+COLAB_PYTHON ?= $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12),$(shell $(p) -c 'print("$(p)")' 2>/dev/null)) $(PYTHON))
+
+venv-colab: $(COLAB_STAMP)
+
+$(COLAB_STAMP): requirements-colab.txt
+	@echo "Colab's stack: $(COLAB_PYTHON) ($$($(COLAB_PYTHON) -c 'import platform; print(platform.python_version())'); Colab's is 3.12)"
+	@test -x $(COLAB_VENV)/bin/python || $(COLAB_PYTHON) -m venv $(COLAB_VENV) || { echo "error: could not create $(COLAB_VENV) with '$(COLAB_PYTHON) -m venv'" >&2; rm -rf $(COLAB_VENV); exit 1; }
+	$(COLAB_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(COLAB_VENV)/bin/python -m pip install --quiet -r requirements-colab.txt
+	@touch $@
+
+test-colab: $(COLAB_STAMP)
+	$(COLAB_VENV)/bin/python tests/run_notebooks.py --colab --tag colab
+
+# The robustness sweep (long: about an hour on 2 cores); its report goes to _build/sweep/.
+sweep: $(STAMP) $(COLAB_STAMP)
+	$(BIN)/python tests/sweep.py
 
 # The browser test drives this Chromium; Debian's package is installed if it is missing.
 CHROMIUM ?= /usr/bin/chromium
@@ -81,4 +117,4 @@ clean:
 	rm -rf _build .pytest_cache tests/__pycache__
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(COLAB_VENV)

@@ -4,10 +4,12 @@ These run before any notebook is executed. Each failure names the file at fault.
 """
 
 import ast
+import pathlib
 import re
 
 import jupytext
 import pytest
+import yaml
 from jupytext.compare import compare_notebooks
 
 from book_files import BOOK, ROOT, chapters, code_cells, requirement_pins, toc_pages
@@ -159,3 +161,81 @@ def test_no_legacy_apis_or_global_rng(path):
             f"{path.relative_to(ROOT)}:{number} uses a removed/legacy API or the global NumPy "
             f"RNG: {line.strip()}"
         )
+
+
+def test_first_cells_are_one_cell():
+    """Every chapter opens with the same Colab cell, so one fix reaches them all."""
+    first = {md.name: code_cells(md)[0] for md in CHAPTERS}
+    reference = first[CHAPTERS[0].name]
+    differ = [name for name, cell in first.items() if cell != reference]
+    assert not differ, f"the first code cell of {differ} differs from {CHAPTERS[0].name}'s"
+
+
+def _colab_pins():
+    pins = {}
+    for line in (ROOT / "requirements-colab.txt").read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s#;]+)", line)
+        if match:
+            pins[match[1].lower().replace("_", "-")] = match[2]
+    return pins
+
+
+def test_colab_cell_floor_is_the_tested_colab_jax():
+    """The JAX version the Colab cell accepts as oldest is the one `make test-colab` tests."""
+    first = code_cells(CHAPTERS[0])[0]
+    match = re.search(r"< \((\d+), (\d+), (\d+)\)", first)
+    assert match, f"{CHAPTERS[0].name}: the Colab cell has no JAX version floor"
+    floor = ".".join(match.groups())
+    assert floor == _colab_pins()["jax"], (
+        f"the Colab cell accepts JAX >= {floor}, requirements-colab.txt tests jax=="
+        f"{_colab_pins()['jax']}"
+    )
+    for doc in ("README.md", "book/intro.md"):
+        assert f"JAX {floor}" in (ROOT / doc).read_text(), f"{doc} does not state JAX {floor}"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
+def test_random_chapters_have_a_key_seed_setting(md):
+    """A chapter that draws random numbers takes them from `key_seed`, which the sweep sets."""
+    notebook = jupytext.read(md)
+    cells = [c for c in notebook.cells if c.cell_type == "code"]
+    if not any("jax.random.key(" in c.source for c in cells):
+        return
+    tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{md.name}: draws random numbers but has no cell tagged parameters"
+    assert re.search(r"^key_seed = ", tagged[0].source, re.M), (
+        f"{md.name}: the parameters cell does not set key_seed"
+    )
+    assert any("jax.random.key(key_seed)" in c.source for c in cells), (
+        f"{md.name}: no key is made from key_seed"
+    )
+
+
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def test_workflows_match_githubs_schema():
+    """The GitHub workflows validate against GitHub's schema (vendored by check-jsonschema)."""
+    import subprocess
+    import sys
+
+    assert WORKFLOWS, "no GitHub workflows in .github/workflows/"
+    checker = pathlib.Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, f"a workflow does not match GitHub's schema:\n{result.stdout}"
+
+
+def test_workflows_run_the_make_targets():
+    """What runs on GitHub is what runs here: `make test` on pushes, `make book` for Pages."""
+    runs = {path.name: "\n".join(
+        step.get("run", "") for job in yaml.safe_load(path.read_text())["jobs"].values()
+        for step in job.get("steps", [])) for path in WORKFLOWS}
+    assert re.search(r"^make test\b", runs.get("test.yml", ""), re.M), (
+        "test.yml does not run `make test`"
+    )
+    assert re.search(r"^make book\b", runs.get("pages.yml", ""), re.M), (
+        "pages.yml does not run `make book`"
+    )
