@@ -17,6 +17,7 @@ Options:
   --record FILE   append one JSON line per comparison tested by an `assert`, with its
                   margin (tests/kernel_startup/record_asserts.py), for the sweep; the
                   cells after a failing one still run, and every failing cell is reported
+                  (MAML_BOOK_RECORD=DIR in the environment records to DIR/TAG.jsonl)
   --cache         store each executed chapter in the book's execution cache
                   (_build/.jupyter_cache), so that `jupyter-book build` shows these
                   outputs instead of executing the chapter again
@@ -122,6 +123,21 @@ def stderr_outputs(nb):
     return found
 
 
+def slowest_cells(nb, n=3):
+    """The n code cells that took longest, as 'cell N: S s' (from nbclient's timing)."""
+    from datetime import datetime
+
+    timed = []
+    for number, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        timing = cell.metadata.get("execution", {})
+        start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+        if start and end:
+            seconds = (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                       - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            timed.append((seconds, number))
+    return ", ".join(f"cell {k}: {t:.0f} s" for t, k in sorted(timed, reverse=True)[:n])
+
+
 def cell_errors(nb):
     """Each cell that raised, with its error (when the cells after an error ran too)."""
     found = []
@@ -173,6 +189,10 @@ def main(argv):
     parser.add_argument("--tag", default="")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     args = parser.parse_args(argv)
+    if not args.record and os.environ.get("MAML_BOOK_RECORD"):
+        folder = pathlib.Path(os.environ["MAML_BOOK_RECORD"])
+        folder.mkdir(parents=True, exist_ok=True)
+        args.record = str(folder / f"{args.tag or 'run'}.jsonl")
     settings = dict(s.split("=", 1) for s in args.set)
     notebooks = [p.resolve() for p in args.notebooks] or chapters()
 
@@ -234,7 +254,8 @@ def main(argv):
                 passed.append(ipynb.name)
                 if args.cache and not applied:
                     cache_executed(ipynb, nb)
-                print(f"{tag}passed {ipynb.name}{note} in {seconds:.0f} s", flush=True)
+                print(f"{tag}passed {ipynb.name}{note} in {seconds:.0f} s "
+                      f"(slowest: {slowest_cells(nb)})", flush=True)
         finally:
             for k, v in saved.items():
                 if v is None:
