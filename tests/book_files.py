@@ -40,10 +40,10 @@ def code_cells(md_path):
     return [c.source for c in notebook.cells if c.cell_type == "code"]
 
 
-def requirement_pins():
-    """{package name (lower case): pinned version} from requirements.txt."""
+def requirement_pins(name="requirements.txt"):
+    """{package name (lower case): pinned version} from a requirements file of the root."""
     pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
+    for line in (ROOT / name).read_text().splitlines():
         match = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s#;]+)", line)
         if match:
             pins[match[1].lower().replace("_", "-")] = match[2]

@@ -119,7 +119,8 @@ def stderr_outputs(nb):
     for number, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream" and output.get("name") == "stderr":
-                found.append(f"    code cell {number}: {output['text'].strip()[:500]}")
+                found.append(f"    code cell {number} printed to stderr: "
+                             f"{output['text'].strip()[:500]}")
     return found
 
 
@@ -239,17 +240,11 @@ def main(argv):
                           f"\n{failure_report(nb, err)}", flush=True)
                     continue
                 seconds = time.perf_counter() - start
-                errors = cell_errors(nb)
-                if errors:
+                problems = cell_errors(nb) or stderr_outputs(nb)   # errors first, then warnings
+                if problems:
                     failed.append(ipynb.name)
                     print(f"{tag}FAILED {ipynb.name}{note} after {seconds:.0f} s:\n"
-                          + "\n".join(errors), flush=True)
-                    continue
-                warnings = stderr_outputs(nb)
-                if warnings:
-                    failed.append(ipynb.name)
-                    print(f"{tag}FAILED {ipynb.name}{note}: cells printed to stderr\n"
-                          + "\n".join(warnings), flush=True)
+                          + "\n".join(problems), flush=True)
                     continue
                 passed.append(ipynb.name)
                 if args.cache and not applied:

@@ -171,24 +171,15 @@ def test_first_cells_are_one_cell():
     assert not differ, f"the first code cell of {differ} differs from {CHAPTERS[0].name}'s"
 
 
-def _colab_pins():
-    pins = {}
-    for line in (ROOT / "requirements-colab.txt").read_text().splitlines():
-        match = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s#;]+)", line)
-        if match:
-            pins[match[1].lower().replace("_", "-")] = match[2]
-    return pins
-
-
 def test_colab_cell_floor_is_the_tested_colab_jax():
     """The JAX version the Colab cell accepts as oldest is the one `make test-colab` tests."""
     first = code_cells(CHAPTERS[0])[0]
     match = re.search(r"< \((\d+), (\d+), (\d+)\)", first)
     assert match, f"{CHAPTERS[0].name}: the Colab cell has no JAX version floor"
     floor = ".".join(match.groups())
-    assert floor == _colab_pins()["jax"], (
-        f"the Colab cell accepts JAX >= {floor}, requirements-colab.txt tests jax=="
-        f"{_colab_pins()['jax']}"
+    tested = requirement_pins("requirements-colab.txt")["jax"]
+    assert floor == tested, (
+        f"the Colab cell accepts JAX >= {floor}, requirements-colab.txt tests jax=={tested}"
     )
     for doc in ("README.md", "book/intro.md"):
         assert f"JAX {floor}" in (ROOT / doc).read_text(), f"{doc} does not state JAX {floor}"
