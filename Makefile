@@ -49,7 +49,7 @@ TEST_XLA_FLAGS ?= --xla_cpu_max_isa=AVX2
 # chapter keeps about one core busy, so two at once use a 2-core machine fully.
 test: $(STAMP) $(COLAB_STAMP)
 	$(BIN)/python -m pytest tests/test_source.py
-	$(MAKE) --no-print-directory -j2 --output-sync=line test-notebooks test-colab
+	$(MAKE) --no-print-directory -j2 test-notebooks test-colab
 	$(MAKE) --no-print-directory test-site
 
 test-notebooks: $(STAMP)
