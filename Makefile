@@ -73,9 +73,9 @@ $(COLAB_STAMP): requirements-colab.txt
 test-colab: $(COLAB_STAMP)
 	$(COLAB_VENV)/bin/python tests/run_notebooks.py --colab --tag colab
 
-# The robustness sweep (long: about an hour on 2 cores); its report goes to _build/sweep/.
+# The robustness sweep (long: 1.5 hours on 2 cores); its report goes to _build/sweep/.
 sweep: $(STAMP) $(COLAB_STAMP)
-	$(BIN)/python tests/sweep.py
+	$(BIN)/python tests/sweep.py --jobs 2
 
 # The browser test drives this Chromium; Debian's package is installed if it is missing.
 CHROMIUM ?= /usr/bin/chromium

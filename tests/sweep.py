@@ -12,7 +12,7 @@ Every comparison tested by an `assert` is recorded with its margin
 
 The report, _build/sweep/report.md, has the table chapter x condition -> passed/FAILED and,
 for each asserted comparison, the smallest margin seen and where. `make sweep` runs it
-(about an hour on 2 cores); it is not part of `make test`.
+with --jobs 2 (about 1.5 hours on 2 cores); it is not part of `make test`.
 """
 
 import argparse
