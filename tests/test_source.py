@@ -104,6 +104,36 @@ def test_recap_identical_to_where_it_was_taught(md, cell, source_name):
         )
 
 
+
+@pytest.mark.parametrize("md, cell, source_name", list(_recaps()))
+def test_recap_is_folded_and_titled(md, cell, source_name):
+    """On the website a recap shows only a title saying what it restates."""
+    notebook = jupytext.read(md)
+    (metadata,) = [c.metadata for c in notebook.cells if c.cell_type == "code" and c.source == cell]
+    assert "hide-input" in metadata.get("tags", []), (
+        f"{md.name}: the recap from {source_name} is not folded (tag it hide-input)"
+    )
+    title = metadata.get("mystnb", {}).get("code_prompt_show", "")
+    assert title.startswith("Recap from chapter "), (
+        f"{md.name}: the folded recap from {source_name} needs a title "
+        "(mystnb: code_prompt_show: \"Recap from chapter N: what it restates ...\")"
+    )
+
+
+# Chapters whose code is held to 88 columns (the others follow as they are revised).
+NARROW = [md for md in CHAPTERS if md.name[:2] in {"01", "02", "03", "04"}]
+
+
+@pytest.mark.parametrize("md", NARROW, ids=[p.name for p in NARROW])
+def test_code_lines_fit_88_columns(md):
+    long = [
+        (index, line)
+        for index, cell in enumerate(code_cells(md))
+        for line in cell.splitlines()
+        if len(line) > 88
+    ]
+    assert not long, f"{md.name}: code lines over 88 characters (cell, line): {long}"
+
 def test_every_chapter_is_in_the_toc():
     pages = toc_pages()
     for md in CHAPTERS:
