@@ -27,7 +27,7 @@ RTOL = 1e-5
 CHAPTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "book", "04_batched_maml.md")
 COPIED = ["init_mlp", "mlp", "mse", "sine_task", "check_range", "sample_task", "sample_points",
           "sample_support_query", "inner_update", "maml_loss", "batch_maml_loss",
-          "sample_meta_batch", "maml_objective", "make_train_chunk"]
+          "sample_meta_batch", "make_batch_maml_objective", "make_train_chunk"]
 
 
 def check_copies():

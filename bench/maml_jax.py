@@ -2,10 +2,11 @@
 
 * The book's way (chapters 2-4): `init_mlp`, `mlp`, `mse`, the task sampler
   (`sample_task`, `sample_points`, `sample_support_query`, `sample_meta_batch`),
-  `inner_update`, `maml_loss`, `batch_maml_loss` and `make_train_chunk` exactly as the
-  book defines them: `jax.vmap` over the tasks of a meta-batch, the meta-batches of all
-  the steps of a chunk sampled on the device at once, then a `jax.lax.scan` over them,
-  all inside one `jax.jit`.
+  `inner_update`, `maml_loss`, `batch_maml_loss`, `make_batch_maml_objective` and
+  `make_train_chunk` exactly as the book defines them: `jax.vmap` over the tasks of a
+  meta-batch, the meta-batches of all the steps of a chunk sampled on the device at once,
+  then a `jax.lax.scan` over them, all inside one `jax.jit` that donates the parameters
+  and optimiser state it is given (they are deleted: pass a copy to run again from them).
 * The same loop sampling each step's meta-batch inside the step (`make_train_per_step`).
 * The classic way: a Python loop that samples each meta-batch with NumPy on the host and
   calls one jitted step per iteration (`make_step_classic`, `sample_batch_numpy`).
@@ -30,14 +31,14 @@ META_BATCH_SIZE = 25
 K = 10
 ALPHA = 0.01
 META_LR = 1e-3
-alpha = ALPHA                               # the names chapter 4's code uses
-meta_optimizer = optax.adam(META_LR)
+alpha = ALPHA                               # the name chapter 4's code uses
+meta_optimizer = optax.adam(META_LR)        # what chapter 4's `meta_train` passes
 
 
 # --- The book's code, copied from chapter 4 (its recaps of chapters 2 and 3 included) ---
 
 def init_mlp(key, sizes):
-    """He-initialised MLP parameters: a list of {"w": (n_in, n_out), "b": (n_out,)} dicts."""
+    """He-initialised MLP: a list of {"w": (n_in, n_out), "b": (n_out,)} dicts."""
     params = []
     keys = jax.random.split(key, len(sizes) - 1)
     for layer_key, n_in, n_out in zip(keys, sizes[:-1], sizes[1:]):
@@ -51,8 +52,9 @@ def mlp(params, x):
     n_in = params[0]["w"].shape[0]
     if x.ndim == 0 or x.shape[-1] != n_in:
         raise ValueError(
-            f"mlp expects x of shape (n_in,) or (N, n_in) with n_in = {n_in}, got shape "
-            f"{tuple(x.shape)}; for a batch of N numbers use x.reshape(-1, {n_in})"
+            f"mlp expects x of shape (n_in,) or (N, n_in) with n_in = {n_in}, "
+            f"got shape {tuple(x.shape)}; for a batch of N numbers use "
+            f"x.reshape(-1, {n_in})"
         )
     h = x
     for layer in params[:-1]:
@@ -78,7 +80,7 @@ def sine_task(x, amplitude, phase):
 def check_range(name, value_range):
     low, high = value_range
     if not low < high:
-        raise ValueError(f"{name} must be (low, high) with low < high, got {value_range}")
+        raise ValueError(f"{name} must be (low, high), low < high; got {value_range}")
 
 
 def sample_task(key, amplitude_range=AMPLITUDE_RANGE, phase_range=PHASE_RANGE):
@@ -86,7 +88,8 @@ def sample_task(key, amplitude_range=AMPLITUDE_RANGE, phase_range=PHASE_RANGE):
     check_range("amplitude_range", amplitude_range)
     check_range("phase_range", phase_range)
     amplitude_key, phase_key = jax.random.split(key)
-    amplitude = jax.random.uniform(amplitude_key, minval=amplitude_range[0], maxval=amplitude_range[1])
+    amplitude = jax.random.uniform(amplitude_key, minval=amplitude_range[0],
+                                   maxval=amplitude_range[1])
     phase = jax.random.uniform(phase_key, minval=phase_range[0], maxval=phase_range[1])
     return amplitude, phase
 
@@ -110,82 +113,95 @@ def sample_support_query(key, K):
 
 
 def inner_update(params, x_support, y_support, alpha, loss=mse):
-    """One SGD step on the support set: theta' = theta - alpha * grad L_support(theta)."""
+    """One SGD step on the support set: theta' = theta - alpha grad L_support(theta)."""
     grads = jax.grad(loss)(params, x_support, y_support)
     return jax.tree.map(lambda p, g: p - alpha * g, params, grads)
 
 
 def maml_loss(params, support, query, alpha, loss=mse):
-    """Query loss after one inner step on the support set; support and query are (x, y)."""
+    """Query loss after one inner step on the support; support and query are (x, y)."""
     adapted = inner_update(params, *support, alpha, loss)
     return loss(adapted, *query)
 
 
 def batch_maml_loss(params, support, query, alpha):
-    """Mean MAML loss over a meta-batch; support and query are (x, y) of shape (tasks, K, 1)."""
-    task_losses = jax.vmap(maml_loss, in_axes=(None, 0, 0, None))(params, support, query, alpha)
+    """Mean MAML loss over a meta-batch; support and query are (x, y), each of shape
+    (tasks, K, 1)."""
+    task_losses = jax.vmap(maml_loss, in_axes=(None, 0, 0, None))(
+        params, support, query, alpha)   # (tasks,)
     return task_losses.mean()
 
 
 def sample_meta_batch(key, meta_batch_size, K):
-    """meta_batch_size tasks: (amplitudes, phases), support (x, y) and query (x, y), each (tasks, K, 1)."""
+    """meta_batch_size tasks: (amplitudes, phases), each of shape (tasks,), then
+    support (x, y) and query (x, y), each array of shape (tasks, K, 1)."""
     if not isinstance(meta_batch_size, int) or meta_batch_size < 1:
-        raise ValueError(f"meta_batch_size must be a positive int, got {meta_batch_size!r}")
+        raise ValueError("meta_batch_size must be a positive int, "
+                         f"got {meta_batch_size!r}")
     task_keys = jax.random.split(key, meta_batch_size)
     return jax.vmap(lambda task_key: sample_support_query(task_key, K))(task_keys)
 
 
-def maml_objective(params, meta_batch):
-    """The meta-training loss of one meta-batch ((amplitudes, phases), support, query)."""
-    _, support, query = meta_batch
-    return batch_maml_loss(params, support, query, alpha)
+def make_batch_maml_objective(alpha):
+    """The meta-training loss of a meta-batch ((amplitudes, phases), support, query),
+    for the inner step size alpha given here."""
+
+    def objective(params, meta_batch):
+        _, support, query = meta_batch
+        return batch_maml_loss(params, support, query, alpha)
+
+    return objective
 
 
-def make_train_chunk(objective, meta_batch_size, K):
-    """A jitted function running one step of Adam on `objective` per key in step_keys."""
+maml_objective = make_batch_maml_objective(alpha)
+
+
+def make_train_chunk(objective, optimizer, meta_batch_size, K):
+    """A jitted function running one step of `optimizer` on `objective` per key in
+    step_keys. It donates its params and opt_state: the arrays passed in are deleted."""
 
     def meta_step(carry, meta_batch):
         params, opt_state = carry
         loss, grads = jax.value_and_grad(objective)(params, meta_batch)
-        updates, opt_state = meta_optimizer.update(grads, opt_state, params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), loss
 
-    @jax.jit
     def train_chunk(params, opt_state, step_keys):
         sample = lambda step_key: sample_meta_batch(step_key, meta_batch_size, K)
-        meta_batches = jax.vmap(sample)(step_keys)   # arrays of shape (steps, tasks, K, 1)
-        (params, opt_state), losses = jax.lax.scan(meta_step, (params, opt_state), meta_batches)
+        meta_batches = jax.vmap(sample)(step_keys)   # arrays of (steps, tasks, K, 1)
+        (params, opt_state), losses = jax.lax.scan(meta_step, (params, opt_state),
+                                                   meta_batches)
         return params, opt_state, losses
 
-    return train_chunk
+    return jax.jit(train_chunk, donate_argnums=(0, 1))
 
 
 # --- Variants of the book's loop ---------------------------------------------------------
 
-def make_meta_step(objective):
+def make_meta_step(objective, optimizer):
     """The meta-step of `make_train_chunk`, on its own."""
     def meta_step(carry, meta_batch):
         params, opt_state = carry
         loss, grads = jax.value_and_grad(objective)(params, meta_batch)
-        updates, opt_state = meta_optimizer.update(grads, opt_state, params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), loss
     return meta_step
 
 
-def make_train_per_step(objective, meta_batch_size, K):
+def make_train_per_step(objective, optimizer, meta_batch_size, K):
     """`make_train_chunk` with each step sampling its own meta-batch from its key inside the
-    scan, as chapter 4 first wrote it (same keys, same tasks, same trajectory)."""
-    meta_step = make_meta_step(objective)
+    scan, as chapter 4 first wrote it (same keys, same tasks, same trajectory). Donates
+    its params and opt_state, as `make_train_chunk` does."""
+    meta_step = make_meta_step(objective, optimizer)
 
     def step(carry, step_key):
         return meta_step(carry, sample_meta_batch(step_key, meta_batch_size, K))
 
-    @jax.jit
     def train_chunk(params, opt_state, step_keys):
         (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), step_keys)
         return params, opt_state, losses
 
-    return train_chunk
+    return jax.jit(train_chunk, donate_argnums=(0, 1))
 
 
 # --- The classic loop: NumPy sampling on the host, one jitted step per iteration --------
@@ -201,8 +217,9 @@ def sample_batch_numpy(rng, meta_batch_size=META_BATCH_SIZE, K=K):
     return (f32(xs), f32(amp * np.sin(xs - phase))), (f32(xq), f32(amp * np.sin(xq - phase)))
 
 
-def make_step_classic(objective=maml_objective):
-    meta_step = make_meta_step(objective)
+def make_step_classic(objective, optimizer):
+    """One jitted meta-step on a meta-batch sampled on the host (no donation)."""
+    meta_step = make_meta_step(objective, optimizer)
 
     @jax.jit
     def step(params, opt_state, support, query):
@@ -339,7 +356,15 @@ def loss_fast(params, support, query, alpha):
     return jnp.mean((matmul(h, w3_adapted) + b3_adapted - y_q) ** 2)
 
 
-def fast_objective(params, meta_batch):
-    """`maml_objective` computed with `loss_fast`: the same loss and meta-gradient."""
-    _, support, query = meta_batch
-    return loss_fast(params, support, query, alpha)
+def make_fast_objective(alpha):
+    """`make_batch_maml_objective` computed with `loss_fast`: the same loss and
+    meta-gradient."""
+
+    def objective(params, meta_batch):
+        _, support, query = meta_batch
+        return loss_fast(params, support, query, alpha)
+
+    return objective
+
+
+fast_objective = make_fast_objective(alpha)

@@ -83,32 +83,39 @@ def worker_jax_scan(opts, reps, quick):
     if opts["pin"]:
         pin_to_one_core()
     import jax
+    import jax.numpy as jnp
     import maml_jax as mj
 
     meta_batch_size = opts.get("meta_batch_size", mj.META_BATCH_SIZE)
     steps = opts["steps"] // (4 if quick else 1)
     objective = mj.maml_objective if opts["loss"] == "book" else mj.fast_objective
     if opts["sampling"] == "per-step":
-        train = mj.make_train_per_step(objective, meta_batch_size, mj.K)
+        train = mj.make_train_per_step(objective, mj.meta_optimizer, meta_batch_size, mj.K)
     else:                                      # chapter 4's loop: one call = one chunk of steps
-        train = mj.make_train_chunk(objective, meta_batch_size, mj.K)
+        train = mj.make_train_chunk(objective, mj.meta_optimizer, meta_batch_size, mj.K)
     key_init, key_train = jax.random.split(jax.random.key(0))
     params = mj.init_mlp(key_init, mj.SIZES)
     opt_state = mj.meta_optimizer.init(params)
     keys = jax.random.split(key_train, steps)
 
+    def fresh_state():
+        """A copy of the starting state: the chunk donates (deletes) what it is given, so
+        every call, all from the same state, gets its own copy, made before the timer."""
+        return block((jax.tree.map(jnp.copy, params), jax.tree.map(jnp.copy, opt_state)))
+
     t = time.perf_counter()
     compiled = train.lower(params, opt_state, keys).compile()
     compile_s = time.perf_counter() - t
-    block(compiled(params, opt_state, keys))                   # warm-up run, not timed
+    block(compiled(*fresh_state(), keys))                      # warm-up run, not timed
     times = []
     for _ in range(reps):
+        state = fresh_state()
         t = time.perf_counter()
-        _, _, losses = block(compiled(params, opt_state, keys))
+        _, _, losses = block(compiled(*state, keys))
         times.append(time.perf_counter() - t)
 
     # FLOPs of one meta-step (sampling, meta-gradient, Adam) as XLA counts them.
-    step = mj.make_meta_step(objective)
+    step = mj.make_meta_step(objective, mj.meta_optimizer)
     one_step = jax.jit(lambda carry, key: step(carry, mj.sample_meta_batch(key, meta_batch_size, mj.K)))
     cost = one_step.lower((params, opt_state), keys[0]).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
@@ -124,7 +131,7 @@ def worker_jax_loop(opts, reps, quick):
     import maml_jax as mj
 
     steps = opts["steps"] // (4 if quick else 1)
-    step = mj.make_step_classic()
+    step = mj.make_step_classic(mj.maml_objective, mj.meta_optimizer)
     params = mj.init_mlp(jax.random.key(0), mj.SIZES)
     opt_state = mj.meta_optimizer.init(params)
     rng = np.random.default_rng(0)
