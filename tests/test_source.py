@@ -57,6 +57,26 @@ def test_first_cell_installs_pins_only_on_colab(md):
         )
 
 
+@pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
+def test_every_colab_install_is_guarded_and_pinned(md):
+    """A later cell that installs a package (chapter 8's data) does so only on Colab, at
+    the version requirements.txt pins."""
+    pins = requirement_pins()
+    rel = md.relative_to(ROOT)
+    for cell in code_cells(md)[1:]:
+        if "subprocess.run" not in cell or '"install"' not in cell:
+            continue
+        assert 'if "google.colab" in sys.modules:' in cell, (
+            f"{rel}: a cell installs packages without the Colab guard:\n{cell}"
+        )
+        for name, version in re.findall(r'"([A-Za-z0-9_.\-]+)==([^"]+)"', cell):
+            expected = pins.get(name.lower())
+            assert version == expected, (
+                f"{rel}: a Colab cell installs {name}=={version}, requirements.txt pins "
+                f"{expected}"
+            )
+
+
 def _definitions(source):
     """{name: exact source text} of the top-level definitions in a cell."""
     tree = ast.parse(source)
