@@ -1,95 +1,148 @@
 # MAML with JAX: build the book and run its tests.
-#   make book       build the website into _build/html (every chapter executed)
-#   make test       run every check: sources, each chapter on both stacks, the site
+#   make book       run every chapter (nbval, the pinned stack) and build the website from
+#                   those runs into _build/html
+#   make test       run every check: the sources, every chapter on both stacks, the site
 #   make test-site  build (or reuse) the book and check every page in headless Chromium
-#   make test-colab run each chapter on Colab's stack (requirements-colab.txt)
-#   make sweep      run each chapter on both stacks x two CPU code paths x four keys
+#   make test-colab run every chapter on Colab's stack (requirements-colab.txt)
+#   make sweep      run every chapter on both stacks x two CPU code paths x four keys
 #   make sync       regenerate each book/*.ipynb from its .md after editing the .md
-#   make clean      remove build outputs (keeps .venv); make distclean also removes .venv
+#   make clean      remove build outputs (keeps the environments); distclean removes them
 # Each creates .venv and installs requirements.txt on first use (.venv-colab for Colab's).
 
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
-MIN_PY := 3.10
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+.DELETE_ON_ERROR:
+
+MIN_PY   := 3.12
+COLAB_PY := 3.13
+# The first Python >= MIN_PY on this machine (python3 first); `make PYTHON=...` chooses.
+PYTHON       ?= $(shell tools/find-python $(MIN_PY))
+# Colab's stack runs on Colab's Python and no other.
+COLAB_PYTHON ?= $(shell tools/find-python $(COLAB_PY) exact)
+
+VENV        := .venv
+BIN         := $(VENV)/bin
+STAMP       := $(VENV)/.installed
+COLAB_VENV  := .venv-colab
+COLAB_STAMP := $(COLAB_VENV)/.installed
+
+# The one list of chapters is _toc.yml (tools/book.py reads it): book/NN_topic, in order.
+CHAPTERS := $(notdir $(shell python3 tools/book.py chapters 2>/dev/null || $(PYTHON) tools/book.py chapters))
 
 # A non-interactive MPLBACKEND (Agg, say) in the environment would silently drop every figure.
 unexport MPLBACKEND
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help book test test-notebooks test-colab test-site chromium screenshot sync clean \
-        distclean venv venv-colab sweep
+# Every chapter runs once per stack, with nbval (conftest.py), each .ipynb alone in an
+# empty folder under _build/run/, and its executed copy kept in _build/executed/STACK/.
+# The pinned stack's copies are what the website shows; Colab's are kept for comparison.
+CELL_TIMEOUT ?= 900
+RUN      := _build/run
+EXECUTED := _build/executed
+PINNED_RUNS := $(CHAPTERS:%=$(EXECUTED)/pinned/%.ipynb)
+COLAB_RUNS  := $(CHAPTERS:%=$(EXECUTED)/colab/%.ipynb)
+# The pinned stack runs with XLA's AVX2 code for the CPU (what a processor without AVX-512
+# gets), Colab's with XLA's default.
+PINNED_XLA_FLAGS ?= --xla_cpu_max_isa=AVX2
+COLAB_XLA_FLAGS  ?=
+# nbval with the book's options, for one stack: $(call nbval,STACK,PYTHON,EXTRA OPTIONS)
+nbval = $(BIN)/python -m pytest -q --no-header -p no:randomly --nbval-lax \
+        --nbval-cell-timeout=$(CELL_TIMEOUT) --book-kernel=$(2) $(3) \
+        --book-save=$(EXECUTED)/$(1)
+
+.PHONY: help book site test test-sources test-pinned test-colab test-site check-setup \
+        chromium screenshot sync clean distclean venv venv-colab sweep bench bench-torch
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# *//'
+	@sed -n '2,10p' Makefile | sed 's/^# *//'
+
+# --- environments -------------------------------------------------------------------
 
 venv: $(STAMP)
 
 $(STAMP): requirements.txt
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: '$(PYTHON)' not found; install Python >= $(MIN_PY) or run 'make PYTHON=/path/to/python3'" >&2; exit 1; }
+	@test -n "$(PYTHON)" || { echo "error: the book needs Python >= $(MIN_PY) (jax 0.12 and numpy 2.5 do), and none was found; 'python3' is $$(python3 --version 2>&1). Install one (apt-get install python3.12, pyenv install 3.12, ...) or run 'make PYTHON=/path/to/python3.12'" >&2; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < tuple(map(int, "$(MIN_PY)".split("."))))' || { echo "error: $(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); the book needs Python >= $(MIN_PY) (run 'make PYTHON=python3.12', say)" >&2; exit 1; }
+	@if [ -x $(BIN)/python ] && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info < tuple(map(int, "$(MIN_PY)".split("."))))'; then echo "$(VENV) has an older Python: making it again"; rm -rf $(VENV); fi
+	@echo "The pinned stack: $(PYTHON) (Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'))"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "error: could not create the virtual environment $(VENV) with '$(PYTHON) -m venv' (on Debian/Ubuntu: apt-get install python3-venv)" >&2; rm -rf $(VENV); exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	@touch $@
 
-book: $(STAMP)
-	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
-	@echo
-	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html"
-
-# `make test` executes every chapter once per stack. The pinned stack runs with XLA's
-# AVX2 code for the CPU (what a reader's laptop without AVX-512 gets), and its executions
-# go into the book's cache, so the website build of test-site shows them instead of
-# executing the chapters again.
-TEST_XLA_FLAGS ?= --xla_cpu_max_isa=AVX2
-
-# The two stacks run at the same time (each line of their reports says which it is): a
-# chapter keeps about one core busy, so two at once use a 2-core machine fully.
-test: $(STAMP) $(COLAB_STAMP)
-	$(BIN)/python -m pytest tests/test_source.py
-	$(MAKE) --no-print-directory -j2 test-notebooks test-colab
-	$(MAKE) --no-print-directory test-site
-
-test-notebooks: $(STAMP)
-	XLA_FLAGS="$$XLA_FLAGS $(TEST_XLA_FLAGS)" $(BIN)/python tests/run_notebooks.py --cache --tag pinned
-
-# Colab's stack: the versions of requirements-colab.txt, with Colab's Python (3.12) when
-# this machine has it; COLAB_PYTHON=/path/to/python3.12 chooses another.
-COLAB_VENV   := .venv-colab
-COLAB_STAMP  := $(COLAB_VENV)/.installed
-COLAB_PYTHON ?= $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12),$(shell $(p) -c 'print("$(p)")' 2>/dev/null)) $(PYTHON))
-
 venv-colab: $(COLAB_STAMP)
 
 $(COLAB_STAMP): requirements-colab.txt
-	@echo "Colab's stack: $(COLAB_PYTHON) ($$($(COLAB_PYTHON) -c 'import platform; print(platform.python_version())'); Colab's is 3.12)"
+	@test -n "$(COLAB_PYTHON)" || { echo "error: Colab's stack runs on Colab's Python, $(COLAB_PY), and this machine has none on the PATH or in pyenv. Install Python $(COLAB_PY) or run 'make COLAB_PYTHON=/path/to/python$(COLAB_PY)'" >&2; exit 1; }
+	@$(COLAB_PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "$(COLAB_PY)".split("."))))' || { echo "error: $(COLAB_PYTHON) is Python $$($(COLAB_PYTHON) -c 'import platform; print(platform.python_version())'); Colab's stack needs Python $(COLAB_PY), as Colab runs" >&2; exit 1; }
+	@if [ -x $(COLAB_VENV)/bin/python ] && ! $(COLAB_VENV)/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "$(COLAB_PY)".split("."))))'; then echo "$(COLAB_VENV) has another Python: making it again"; rm -rf $(COLAB_VENV); fi
+	@echo "Colab's stack: $(COLAB_PYTHON) (Python $$($(COLAB_PYTHON) -c 'import platform; print(platform.python_version())'))"
 	@test -x $(COLAB_VENV)/bin/python || $(COLAB_PYTHON) -m venv $(COLAB_VENV) || { echo "error: could not create $(COLAB_VENV) with '$(COLAB_PYTHON) -m venv'" >&2; rm -rf $(COLAB_VENV); exit 1; }
 	$(COLAB_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(COLAB_VENV)/bin/python -m pip install --quiet -r requirements-colab.txt
 	@touch $@
 
-test-colab: $(COLAB_STAMP)
-	$(COLAB_VENV)/bin/python tests/run_notebooks.py --colab --tag colab
+# --- running the chapters -----------------------------------------------------------
 
-# The robustness sweep (long: 1.5 hours on 2 cores); its report goes to _build/sweep/.
+$(EXECUTED)/pinned/%.ipynb: book/%.ipynb conftest.py $(STAMP)
+	@rm -rf $(RUN)/pinned/$* && mkdir -p $(RUN)/pinned/$* && cp $< $(RUN)/pinned/$*/
+	XLA_FLAGS="$$(echo $$XLA_FLAGS $(PINNED_XLA_FLAGS))" $(call nbval,pinned,$(BIN)/python) \
+	  $(RUN)/pinned/$*/$*.ipynb 2>&1 | sed -u 's/^/[pinned] /'
+
+$(EXECUTED)/colab/%.ipynb: book/%.ipynb conftest.py $(STAMP) $(COLAB_STAMP)
+	@rm -rf $(RUN)/colab/$* && mkdir -p $(RUN)/colab/$* && cp $< $(RUN)/colab/$*/
+	XLA_FLAGS="$$(echo $$XLA_FLAGS $(COLAB_XLA_FLAGS))" $(call nbval,colab,$(COLAB_VENV)/bin/python,--book-colab) \
+	  $(RUN)/colab/$*/$*.ipynb 2>&1 | sed -u 's/^/[colab] /'
+
+# One stream of chapters per stack, one chapter at a time; `make test` runs the two
+# streams side by side.
+test-pinned: $(STAMP)
+	@$(MAKE) --no-print-directory -j1 $(PINNED_RUNS)
+
+test-colab: $(STAMP) $(COLAB_STAMP)
+	@$(MAKE) --no-print-directory -j1 $(COLAB_RUNS)
+
+# --- the website --------------------------------------------------------------------
+
+# The site is built from the pinned stack's executed chapters (execution off in the
+# build: tools/stage_site.py refuses a chapter whose execution is missing or stale).
+book: $(STAMP)
+	@$(MAKE) --no-print-directory test-pinned
+	@$(MAKE) --no-print-directory site
+	@echo
+	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html"
+
+site: $(STAMP)
+	$(BIN)/python tools/stage_site.py
+	$(BIN)/jupyter-book build _build/site --path-output . --builder html -W -n --keep-going
+
+# --- the tests ----------------------------------------------------------------------
+
+# Before any chapter runs: the Pythons, the environments and the browser are there.
+check-setup: $(STAMP) $(COLAB_STAMP) chromium
+
+test-sources: $(STAMP)
+	$(BIN)/python -m pytest tests/test_source.py
+
+# Each chapter once on each stack, the two stacks side by side, then the website built
+# from the pinned runs and checked page by page.
+test: check-setup
+	@$(MAKE) --no-print-directory test-sources
+	@$(MAKE) --no-print-directory -j2 test-pinned test-colab
+	@$(MAKE) --no-print-directory test-site
+
+test-site: $(STAMP) chromium
+	@$(MAKE) --no-print-directory book
+	$(BIN)/python -m pytest tests/test_site.py tests/test_browser.py
+	@echo "Screenshots of every page: $(CURDIR)/_build/screenshots/"
+
+# The robustness sweep (long: about 1.5 hours on 2 cores); its report goes to _build/sweep/.
 sweep: $(STAMP) $(COLAB_STAMP)
-	$(BIN)/python tests/sweep.py --jobs 2
+	$(BIN)/python tools/sweep.py --jobs 2
 
 # The browser test drives this Chromium; Debian's package is installed if it is missing.
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
-
-test-site: $(STAMP) chromium
-	$(MAKE) --no-print-directory book
-	$(BIN)/python -m pytest tests/test_site.py tests/test_browser.py
-	@echo "Screenshots of every page: $(CURDIR)/_build/screenshots/"
-
-# The README's picture of the book (assets/screenshot.png), from the built site.
-screenshot: $(STAMP) chromium
-	$(MAKE) --no-print-directory book
-	$(BIN)/python tests/readme_screenshot.py
 
 chromium:
 	@test -x "$(CHROMIUM)" && exit 0; \
@@ -97,15 +150,22 @@ chromium:
 	  echo "Chromium is missing; installing Debian's chromium package with apt-get"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else \
-	  echo "error: the browser test needs Chromium at $(CHROMIUM): run 'sudo apt-get install chromium'" \
-	       "(Debian/Ubuntu) or 'make test-site CHROMIUM=/path/to/chrome'" >&2; exit 1; \
+	  echo "error: the browser test needs Chromium or Chrome at $(CHROMIUM), and this user cannot" \
+	       "install it: run 'sudo apt-get install chromium' (Debian/Ubuntu), or" \
+	       "'$(BIN)/python -m playwright install chromium' and then" \
+	       "'make test CHROMIUM=\$$(ls -d ~/.cache/ms-playwright/chromium-*/chrome-linux/chrome)'," \
+	       "or point CHROMIUM=/path/to/chrome at a browser you have" >&2; exit 1; \
 	fi
 
+# The README's picture of the book (assets/screenshot.png), from the built site.
+screenshot: $(STAMP) chromium
+	@$(MAKE) --no-print-directory book
+	$(BIN)/python tools/readme_screenshot.py
+
 sync: $(STAMP)
-	$(BIN)/jupytext --to ipynb --update book/[0-9]*.md
+	$(BIN)/jupytext --to ipynb --update $(CHAPTERS:%=book/%.md)
 
 # Speed benchmark of MAML implementations (bench/README.md); bench-torch adds PyTorch.
-.PHONY: bench bench-torch
 bench: $(STAMP)
 	$(BIN)/python bench/maml_speed.py
 
@@ -114,7 +174,7 @@ bench-torch: $(STAMP)
 	$(BIN)/python bench/maml_speed.py
 
 clean:
-	rm -rf _build .pytest_cache tests/__pycache__
+	rm -rf _build .pytest_cache tests/__pycache__ tools/__pycache__ __pycache__
 
 distclean: clean
 	rm -rf $(VENV) $(COLAB_VENV)

@@ -10,63 +10,27 @@ goes to _build/screenshots/ for a look by eye.
 """
 
 import functools
-import http.server
 import json
-import os
 import pathlib
 import re
-import threading
 import urllib.parse
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
-from book_files import HTML, ROOT, chapters, code_cells, config, toc_pages
+from book import HTML, ROOT, chapters, code_cells, config, toc_pages
+from browser import launch, serve
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 PAGES = toc_pages()
 CHAPTERS = {str(md.relative_to(ROOT).with_suffix("")): md for md in chapters()}
-# Chromium flags for a sandboxed, offline machine: no GPU, no calls home.
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # TeX that MathJax should have replaced: delimiters and common commands.
 RAW_TEX = re.compile(
     r"\$\$|\$\\|\\[(\[]|\\(frac|theta|alpha|beta|varphi|nabla|mathcal|sum|begin|left)\b"
 )
 # Markdown that should have become HTML (a table rule, bold markers), in prose or outputs.
 RAW_MARKDOWN = re.compile(r"\|\s*:?(-{3,}|\u2014+):?\s*\||\*\*\w")  # \u2014: smart dashes
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def serve(directory):
-    """Serve a folder on a free local port; returns the server and its base URL."""
-    handler = functools.partial(QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/"
-
-
-def launch(playwright):
-    """Chromium, headless, as configured by CHROMIUM."""
-    if not pathlib.Path(CHROMIUM).exists():
-        raise RuntimeError(
-            f"no Chromium at {CHROMIUM}: install Debian's 'chromium' package "
-            "(`make test-site` does this when run as root) or set CHROMIUM=/path/to/chrome"
-        )
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
 
 
 @pytest.fixture(scope="session")
@@ -208,6 +172,7 @@ def test_page_as_a_reader_sees_it(visit, relpath):
     assert not broken, f"{name}: images that did not load: {broken}"
 
     check_links(tab, name)
+    check_nothing_overflows(tab, name)
     if relpath in CHAPTERS:
         check_chapter(tab, relpath)
 
@@ -236,6 +201,30 @@ def check_links(tab, name):
         elif anchor and not re.search(rf'id="{re.escape(urllib.parse.unquote(anchor))}"', html):
             broken.append(f"{href} (no such anchor)")
     assert not broken, f"{name}: broken links: {broken}"
+
+
+def check_nothing_overflows(tab, name):
+    """At a desktop window (1280 px), every code block, printed output and display equation
+    fits its column: nothing hides behind a horizontal scroll bar."""
+    wide = tab.page.evaluate(
+        """() => {
+            const found = [];
+            const blocks = document.querySelectorAll(
+                'article div.highlight pre, article .cell_output pre, article div.math, '
+                + 'article mjx-container[display="true"]');
+            for (const e of blocks) {
+                if (e.scrollWidth > e.clientWidth + 1) {
+                    const kind = e.matches('pre') ? 'code' : 'equation';
+                    const text = (e.textContent || '').trim().split('\\n')
+                        .sort((a, b) => b.length - a.length)[0] || '';
+                    found.push(`${kind} ${e.scrollWidth} px in ${e.clientWidth} px: `
+                               + text.slice(0, 90));
+                }
+            }
+            return found;
+        }"""
+    )
+    assert not wide, f"{name}: {len(wide)} blocks overflow their column:\n" + "\n".join(wide)
 
 
 def check_chapter(tab, relpath):

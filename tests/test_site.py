@@ -5,12 +5,14 @@ non-interactive MPLBACKEND does that), a Colab button pointing at the wrong file
 missing download, search or bibliography.
 """
 
+import json
 import re
 
 import pytest
 from bs4 import BeautifulSoup
 
-from book_files import HTML, ROOT, chapters, code_cells, config, toc_pages
+from book import (HTML, ROOT, chapters, code_cells, config, requirement_pins, source_hash,
+                  toc_pages)
 
 CHAPTERS = chapters()
 IDS = [p.name for p in CHAPTERS]
@@ -62,14 +64,27 @@ def test_colab_button_opens_this_chapters_ipynb(md):
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
-def test_ipynb_and_md_downloads(md):
+def test_the_page_shows_the_tested_run(md):
+    """The page's notebook (its download) is the one nbval executed and passed, on the
+    pinned stack, from the chapter's current source: the site shows the tested run."""
     rel = md.relative_to(ROOT)
     soup = page(rel.with_suffix(""))
+    target = f"_sources/{rel.with_suffix('.ipynb')}"
     hrefs = {a.get("href", "") for a in soup.find_all("a")}
-    for suffix in (".ipynb", ".md"):
-        target = f"_sources/{rel.with_suffix(suffix)}"
-        assert any(h.endswith(target) for h in hrefs), f"{rel}: no download link to {target}"
-        assert (HTML / target).stat().st_size > 0, f"{target} missing from the built site"
+    assert any(h.endswith(target) for h in hrefs), f"{rel}: no download link to {target}"
+    shown = json.loads((HTML / target).read_text())
+    stamp = shown["metadata"].get("maml_book", {})
+    assert stamp.get("executed_by") == "nbval", f"{target} was not executed by the book's test"
+    assert not stamp.get("colab_stand_in"), f"{target} comes from the Colab stack's run"
+    source = json.loads(rel.with_suffix(".ipynb").read_text())
+    assert stamp.get("source_sha256") == source_hash(source), (
+        f"{target} was executed from another version of {rel.with_suffix('.ipynb')}")
+    code = [c for c in shown["cells"] if c["cell_type"] == "code"]
+    assert all(c.get("execution_count") for c in code), f"{target}: a code cell did not run"
+    pins = requirement_pins()
+    assert (stamp.get("jax"), stamp.get("numpy")) == (pins["jax"], pins["numpy"]), (
+        f"{target} ran on jax {stamp.get('jax')}, numpy {stamp.get('numpy')}; "
+        f"requirements.txt pins {pins['jax']}, {pins['numpy']}")
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=IDS)

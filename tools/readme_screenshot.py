@@ -1,6 +1,6 @@
 """Take the README's screenshot of the built book: `make screenshot` (after `make book`).
 
-    python tests/readme_screenshot.py [page#section-id] [output.png]
+    python tools/readme_screenshot.py [page#section-id] [output.png]
 """
 
 import pathlib
@@ -8,8 +8,8 @@ import sys
 
 from playwright.sync_api import sync_playwright
 
-from book_files import HTML, ROOT
-from test_browser import serve, launch
+from book import HTML, ROOT
+from browser import launch, serve
 
 PAGE = "book/03_maml.html#the-maml-objective"
 OUTPUT = ROOT / "assets" / "screenshot.png"

@@ -1,15 +1,16 @@
 """Record how close each comparison in an `assert` came to failing (for `make sweep`).
 
-Loaded at kernel start by `tests/run_notebooks.py --record FILE`, never by the book
+Loaded at kernel start by `pytest --book-record FILE` (conftest.py), never by the book
 itself. An IPython AST transformer rewrites every comparison that an `assert` tests
 (`a < b`, `a >= b`, chains, and comparisons joined by `and`) into a call that evaluates
 the same operands once, in the same order, appends one JSON line per comparison to the
 file named by MAML_BOOK_ASSERT_LOG, and returns the same truth value. The notebook's
 behaviour is unchanged: an assert that fails still fails with its message.
 
-Each line holds the code cell's number, the comparison's source, both operands (when they
-are real numbers) and its margin: how far the left operand could move towards the bound
-before the comparison fails, relative to the bound (`(b - a) / |b|` for `a < b`).
+Each line holds the comparison's source, both operands (when they are real numbers) and
+its margin: how far the left operand could move towards the bound
+before the comparison fails, relative to the bound (`(b - a) / |b|` for `a < b`). conftest.py writes a line naming
+the notebook and code cell before each cell runs, so the lines after it are that cell's.
 """
 
 import ast
@@ -39,7 +40,6 @@ def _number(value):
 
 def _record(source, operands, ops):
     """Evaluate `operands[0] ops[0] operands[1] ...` as Python would, recording each link."""
-    ip = get_ipython()  # noqa: F821 (defined in the kernel)
     result = True
     for i, name in enumerate(ops.split(",")):
         left, right = operands[i], operands[i + 1]
@@ -50,7 +50,7 @@ def _record(source, operands, ops):
             margin = slack / abs(b) if b != 0 else slack
             with open(_LOG, "a") as log:
                 log.write(json.dumps({
-                    "cell": ip.execution_count, "source": source, "link": i,
+                    "source": source, "link": i,
                     "left": a, "right": b, "margin": margin,
                 }) + "\n")
         if not outcome:
