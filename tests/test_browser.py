@@ -245,14 +245,18 @@ def check_chapter(tab, relpath):
     found = [h for h in hrefs if "colab" in h]
     assert expected in hrefs, f"{name}: no Colab link {expected}; Colab links found: {found}"
 
-    download = page.locator("a.btn-download-notebook-button")
-    assert download.count() == 1, f"{name}: no 'download notebook' link"
+    # The page's source is the executed notebook, so its download is the notebook with
+    # the outputs shown on the page (Colab's button opens the repository's copy).
+    download = page.locator("a.btn-download-source-button")
+    assert download.count() == 1, f"{name}: no 'download' link for the notebook"
     url = download.evaluate("a => a.href")
     assert url.endswith(f"_sources/{relpath}.ipynb"), f"{name}: download link is {url}"
     response = page.request.get(url)
     assert response.ok, f"{name}: the download link {url} gives HTTP {response.status}"
     cells = json.loads(response.body())["cells"]
     assert len(cells) > 10, f"{name}: the downloaded notebook has only {len(cells)} cells"
+    ran = [c for c in cells if c["cell_type"] == "code" and c.get("outputs")]
+    assert ran, f"{name}: the downloaded notebook has no outputs"
 
 
 def search(tab, site, word):

@@ -25,7 +25,7 @@ from book import EXECUTED, ROOT, chapters, source_hash
 
 SITE = ROOT / "_build" / "site"
 # What the site is built from, besides the pages of book/ (the chapters' .md excepted).
-TOP = ["_toc.yml", "references.bib", "_ext"]
+TOP = ["_toc.yml", "references.bib", "_ext", "_static"]
 # The root's settings exclude the chapters' .ipynb (two sources for one page); here the
 # chapters are .ipynb, so that line goes.
 EXCLUDE_IPYNB = '  - "book/*.ipynb"\n'
