@@ -45,8 +45,12 @@ COLAB_RUNS  := $(CHAPTERS:%=$(EXECUTED)/colab/%.ipynb)
 # gets), Colab's with XLA's default.
 PINNED_XLA_FLAGS ?= --xla_cpu_max_isa=AVX2
 COLAB_XLA_FLAGS  ?=
+# ONE_CORE=1 gives each run a CPU core of its own (tools/one-core); by default every run
+# may use every core, with XLA's default thread pool.
+ONE_CORE ?=
+cpus = $(if $(ONE_CORE),tools/one-core)
 # nbval with the book's options, for one stack: $(call nbval,STACK,PYTHON,EXTRA OPTIONS)
-nbval = $(BIN)/python -m pytest -q --no-header -p no:randomly --nbval-lax \
+nbval = $(BIN)/python -m pytest -q --no-header --nbval-lax \
         --nbval-cell-timeout=$(CELL_TIMEOUT) --book-kernel=$(2) $(3) \
         --book-save=$(EXECUTED)/$(1)
 
@@ -86,16 +90,17 @@ $(COLAB_STAMP): requirements-colab.txt
 
 $(EXECUTED)/pinned/%.ipynb: book/%.ipynb conftest.py $(STAMP)
 	@rm -rf $(RUN)/pinned/$* && mkdir -p $(RUN)/pinned/$* && cp $< $(RUN)/pinned/$*/
-	XLA_FLAGS="$$(echo $$XLA_FLAGS $(PINNED_XLA_FLAGS))" $(call nbval,pinned,$(BIN)/python) \
+	XLA_FLAGS="$$(echo $$XLA_FLAGS $(PINNED_XLA_FLAGS))" $(cpus) \
+	  $(call nbval,pinned,$(BIN)/python) \
 	  $(RUN)/pinned/$*/$*.ipynb 2>&1 | sed -u 's/^/[pinned] /'
 
 $(EXECUTED)/colab/%.ipynb: book/%.ipynb conftest.py $(STAMP) $(COLAB_STAMP)
 	@rm -rf $(RUN)/colab/$* && mkdir -p $(RUN)/colab/$* && cp $< $(RUN)/colab/$*/
-	XLA_FLAGS="$$(echo $$XLA_FLAGS $(COLAB_XLA_FLAGS))" $(call nbval,colab,$(COLAB_VENV)/bin/python,--book-colab) \
+	XLA_FLAGS="$$(echo $$XLA_FLAGS $(COLAB_XLA_FLAGS))" $(cpus) \
+	  $(call nbval,colab,$(COLAB_VENV)/bin/python,--book-colab) \
 	  $(RUN)/colab/$*/$*.ipynb 2>&1 | sed -u 's/^/[colab] /'
 
-# One stream of chapters per stack, one chapter at a time; `make test` runs the two
-# streams side by side.
+# Every chapter on one stack, one chapter at a time.
 test-pinned: $(STAMP)
 	@$(MAKE) --no-print-directory -j1 $(PINNED_RUNS)
 
@@ -124,11 +129,14 @@ check-setup: $(STAMP) $(COLAB_STAMP) chromium
 test-sources: $(STAMP)
 	$(BIN)/python -m pytest tests/test_source.py
 
-# Each chapter once on each stack, the two stacks side by side, then the website built
-# from the pinned runs and checked page by page.
+# Each chapter once on each stack, two runs at a time (a run keeps about one core busy),
+# Colab's slower stack first for each chapter; then the website built from the pinned
+# runs and checked page by page.
+ALL_RUNS := $(foreach c,$(CHAPTERS),$(EXECUTED)/colab/$(c).ipynb $(EXECUTED)/pinned/$(c).ipynb)
+
 test: check-setup
 	@$(MAKE) --no-print-directory test-sources
-	@$(MAKE) --no-print-directory -j2 test-pinned test-colab
+	@$(MAKE) --no-print-directory -j2 $(ALL_RUNS)
 	@$(MAKE) --no-print-directory test-site
 
 test-site: $(STAMP) chromium
