@@ -27,7 +27,8 @@ RTOL = 1e-5
 CHAPTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "book", "04_batched_maml.md")
 COPIED = ["init_mlp", "mlp", "mse", "sine_task", "check_range", "sample_task", "sample_points",
           "sample_support_query", "inner_update", "maml_loss", "batch_maml_loss",
-          "sample_meta_batch", "make_batch_maml_objective", "make_train_chunk"]
+          "sample_meta_batch", "make_batch_maml_objective", "sample_meta_batches",
+          "make_train_chunk"]
 
 
 def check_copies():
@@ -65,7 +66,7 @@ def main():
     params = mj.init_mlp(key_init, mj.SIZES)
     check_copies()
     step_keys = jax.random.split(key_batch, 4)
-    bulk = jax.vmap(lambda k: mj.sample_meta_batch(k, mj.META_BATCH_SIZE, mj.K))(step_keys)
+    bulk = mj.sample_meta_batches(step_keys, mj.META_BATCH_SIZE, mj.K)
     one = mj.sample_meta_batch(step_keys[2], mj.META_BATCH_SIZE, mj.K)
     if not all(np.array_equal(a[2], b) for a, b in zip(jax.tree.leaves(bulk), jax.tree.leaves(one))):
         sys.exit("FAIL sampling in bulk draws other meta-batches than sampling step by step")

@@ -2,8 +2,8 @@
 
 * The book's way (chapters 2-4): `init_mlp`, `mlp`, `mse`, the task sampler
   (`sample_task`, `sample_points`, `sample_support_query`, `sample_meta_batch`),
-  `inner_update`, `maml_loss`, `batch_maml_loss`, `make_batch_maml_objective` and
-  `make_train_chunk` exactly as the book defines them: `jax.vmap` over the tasks of a
+  `inner_update`, `maml_loss`, `batch_maml_loss`, `make_batch_maml_objective`,
+  `sample_meta_batches` and `make_train_chunk` exactly as the book defines them: `jax.vmap` over the tasks of a
   meta-batch, the meta-batches of all the steps of a chunk sampled on the device at once,
   then a `jax.lax.scan` over them, all inside one `jax.jit` that donates the parameters
   and optimiser state it is given (they are deleted: pass a copy to run again from them).
@@ -156,6 +156,13 @@ def make_batch_maml_objective(alpha):
 maml_objective = make_batch_maml_objective(alpha)
 
 
+def sample_meta_batches(step_keys, meta_batch_size, K):
+    """The meta-batches of several steps, one per key in step_keys: the arrays of
+    sample_meta_batch with a leading step axis, e.g. x of shape (steps, tasks, K, 1)."""
+    sample = lambda step_key: sample_meta_batch(step_key, meta_batch_size, K)
+    return jax.vmap(sample)(step_keys)
+
+
 def make_train_chunk(objective, optimizer, meta_batch_size, K):
     """A jitted function running one step of `optimizer` on `objective` per key in
     step_keys. It donates its params and opt_state: the arrays passed in are deleted."""
@@ -167,8 +174,7 @@ def make_train_chunk(objective, optimizer, meta_batch_size, K):
         return (optax.apply_updates(params, updates), opt_state), loss
 
     def train_chunk(params, opt_state, step_keys):
-        sample = lambda step_key: sample_meta_batch(step_key, meta_batch_size, K)
-        meta_batches = jax.vmap(sample)(step_keys)   # arrays of (steps, tasks, K, 1)
+        meta_batches = sample_meta_batches(step_keys, meta_batch_size, K)
         (params, opt_state), losses = jax.lax.scan(meta_step, (params, opt_state),
                                                    meta_batches)
         return params, opt_state, losses
