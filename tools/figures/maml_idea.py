@@ -5,7 +5,8 @@ Abbeel and Levine, 2017, in the book's own drawing and notation).
 
 The figure is a sketch of parameter space: the initialisation theta, reached by the outer
 steps of meta-training; from it, one inner step on each task's support set to that
-task's adapted parameters theta'_i, close to the task's own best parameters theta*_i; and
+task's adapted parameters theta'_i, inside that task's loss contours near its own best
+parameters theta*_i; and
 the meta-gradient of each task's query loss flowing back through its inner step to theta.
 The drawing is deterministic: a fixed hash salt and no date in the file, so running this
 again writes the same bytes (with the pinned stack's matplotlib, requirements.txt; another
@@ -31,9 +32,10 @@ INNER = "0.15"       # inner steps: near-black
 TASK = "0.55"        # the tasks' loss contours: grey
 
 THETA = np.array([0.0, 0.0])
-# Each task's best parameters theta*_i; the inner step lands most of the way there.
+# Each task's best parameters theta*_i; the inner step lands inside the task's loss
+# contours, SHORT of theta*_i (between the inner and the middle contour).
 OPTIMA = [np.array([2.8, 1.55]), np.array([3.3, -0.3]), np.array([2.2, -1.85])]
-REACH = 0.78
+SHORT = 0.26
 PATH = np.array([[-3.3, -1.3], [-2.6, -0.1], [-1.6, 0.45], [-0.7, 0.35], THETA])
 
 
@@ -81,12 +83,14 @@ def draw(out):
 
     # One inner step per task, and its meta-gradient flowing back through it.
     for i, optimum in enumerate(OPTIMA, start=1):
-        adapted = THETA + REACH * (optimum - THETA)
+        direction = (optimum - THETA) / np.linalg.norm(optimum - THETA)
+        adapted = optimum - SHORT * direction
         arrow(ax, THETA, adapted, arrowstyle="-|>,head_length=6,head_width=3",
               color=INNER, lw=1.4, shrinkA=7, shrinkB=2, zorder=3)
         ax.plot(*adapted, "o", color=INNER, markersize=4.5, zorder=5)
-        ax.annotate(f"$\\theta'_{i}$", adapted, xytext=(-22, 5) if i == 1 else (-6, 8),
-                    textcoords="offset points", fontsize=11)
+        ax.annotate(f"$\\theta'_{i}$", adapted, xytext=(-26, 4) if i == 1 else (-10, 9),
+                    textcoords="offset points", fontsize=11, zorder=7,
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none"})
         arrow(ax, adapted, THETA, arrowstyle="-|>,head_length=6,head_width=3",
               color=MAML, lw=1.3, linestyle=(0, (4, 3)), shrinkA=5, shrinkB=8,
               connectionstyle="arc3,rad=-0.28", zorder=2)
