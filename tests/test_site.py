@@ -87,6 +87,28 @@ def test_the_page_shows_the_tested_run(md):
         f"requirements.txt pins {pins['jax']}, {pins['numpy']}")
 
 
+FIGURE_PAGES = [ROOT / f"{p}.md" for p in toc_pages()
+                if "```{figure}" in (ROOT / f"{p}.md").read_text()]
+
+
+@pytest.mark.parametrize("md", FIGURE_PAGES, ids=[p.name for p in FIGURE_PAGES])
+def test_drawn_figures_are_shown_with_their_alt_text(md):
+    """Each {figure} asset of a page (the idea of MAML, say) is in the built page, copied
+    next to it, and described by its alt text."""
+    rel = md.relative_to(ROOT)
+    wanted = re.findall(r"^```\{figure\} (\S+)", md.read_text(), flags=re.M)
+    soup = page(rel.with_suffix(""))
+    for asset in wanted:
+        name = asset.rsplit("/", 1)[-1]
+        imgs = [img for img in soup.find_all("img") if img.get("src", "").endswith(name)]
+        assert imgs, f"{rel}: the figure {asset} is not on the built page"
+        for img in imgs:
+            target = (HTML / rel.parent / img["src"]).resolve()
+            assert target.exists() and target.stat().st_size > 1000, (
+                f"{rel}: {img['src']} is missing from the site")
+            assert len(img.get("alt", "")) > 40, f"{rel}: {asset} has no alt text"
+
+
 @pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
 def test_figures_are_in_the_page(md):
     """Every cell that shows a figure has an image in its output on the page."""
