@@ -28,6 +28,9 @@ COLAB_STAMP := $(COLAB_VENV)/.installed
 
 # The one list of chapters is _toc.yml (tools/book.py reads it): book/NN_topic, in order.
 CHAPTERS := $(notdir $(shell python3 tools/book.py chapters 2>/dev/null || $(PYTHON) tools/book.py chapters))
+# The evidence pages among them (book/NNb_topic): the checks behind a chapter that cost
+# minutes of compute.
+EVIDENCE := $(notdir $(shell python3 tools/book.py evidence 2>/dev/null || $(PYTHON) tools/book.py evidence))
 
 # A non-interactive MPLBACKEND (Agg, say) in the environment would silently drop every figure.
 unexport MPLBACKEND
@@ -133,9 +136,13 @@ test-sources: $(STAMP)
 	$(BIN)/python -m pytest tests/test_source.py
 
 # Each chapter once on each stack, two runs at a time (a run keeps about one core busy),
-# Colab's slower stack first for each chapter; then the website built from the pinned
-# runs and checked page by page.
-ALL_RUNS := $(foreach c,$(CHAPTERS),$(EXECUTED)/colab/$(c).ipynb $(EXECUTED)/pinned/$(c).ipynb)
+# Colab's slower stack first for each chapter; each evidence page once, on the pinned
+# stack (the website shows that run), the long ones first. `make test-colab` and
+# `make sweep` run the evidence pages on Colab's stack too: all of them on both stacks
+# would take `make test` past 30 minutes on 2 cores. Then the website, built from the
+# pinned runs and checked page by page.
+ALL_RUNS := $(EVIDENCE:%=$(EXECUTED)/pinned/%.ipynb) \
+            $(foreach c,$(filter-out $(EVIDENCE),$(CHAPTERS)),$(EXECUTED)/colab/$(c).ipynb $(EXECUTED)/pinned/$(c).ipynb)
 
 test: check-setup
 	@$(MAKE) --no-print-directory test-sources

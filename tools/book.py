@@ -2,6 +2,7 @@
 tools and the Makefile.
 
     python tools/book.py chapters    print the notebook chapters, one per line (book/NN_topic)
+    python tools/book.py evidence    print the evidence pages among them (book/NNb_topic)
 
 The list is _toc.yml: its pages in reading order; the chapters are the pages whose .md
 is a notebook (it starts with a jupytext header), and each has its .ipynb pair. This file
@@ -83,7 +84,8 @@ def requirement_pins(name="requirements.txt"):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["chapters"]:
+    if sys.argv[1:] not in (["chapters"], ["evidence"]):
         sys.exit(__doc__)
     for md in chapters():
-        print(md.relative_to(ROOT).with_suffix(""))
+        if sys.argv[1] == "chapters" or is_evidence(md):
+            print(md.relative_to(ROOT).with_suffix(""))
