@@ -1,10 +1,11 @@
 """What chapter 8's shrinking costs: MAML on the characters at settings closer to the paper's.
 
 Chapter 8 meta-trains MAML for 5-way 1-shot with 32 filters, meta-batches of 8 episodes
-and 1,000 meta-steps (the paper: 64 filters, 32 episodes, 60,000 steps, and a separate
-5-shot model). This script runs the chapter's own code (read from book/08_images.md, so
-it cannot drift from it) and meta-trains MAML in each setting below, from the chapter's
-initialisation and keys, then tests it on the chapter's 600 test episodes:
+and 1,000 meta-steps (the paper: 64 filters, 32 episodes, 60,000 steps). This script runs
+the chapter's own code (read from book/08_images.md, so it cannot drift from it) and
+meta-trains MAML from one of the chapter's three starting heads (--head, default the
+zeroing trick) in each setting below, from the chapter's initialisation and keys, then
+tests it on the chapter's 600 test episodes:
 
     ours           32 filters, meta-batch  8, 1,000 steps, trained 1-shot
     64 filters     64 filters, meta-batch  8, 1,000 steps, trained 1-shot
@@ -16,12 +17,14 @@ For each it prints the training time and the mean test accuracy (with its 95 % i
 at 1-shot and 5-shot after 1 and 3 inner steps of alpha = 0.4. It prints figures and
 checks nothing; on two CPU cores it takes about a quarter of an hour.
 
-With --speed it times, instead, one meta-gradient of the chapter's setting (meta-batch 8,
-1-shot) four ways: episodes one after another with `lax.map` (the chapter's) or all at
-once with `vmap`, each with the chapter's convolution by patches or with XLA's
-`lax.conv_general_dilated`. The four take turns, 20 rounds; medians are printed.
+With --speed it times, instead, one meta-gradient of each of the chapter's two settings
+(1-shot, meta-batch 8; 5-shot, meta-batch 4) four ways: the episodes one after another
+(`lax.map`) or all at once (`lax.map` with `batch_size` the meta-batch, which is `vmap`),
+each with the chapter's convolution by patches or with XLA's `lax.conv_general_dilated`.
+The four take turns, 20 rounds; medians are printed. The chapter takes all episodes at
+once at 1-shot and one after another at 5-shot.
 
-    .venv/bin/python bench/images_shrink.py [--only NAME,NAME] [--speed]
+    .venv/bin/python bench/images_shrink.py [--only NAME,NAME] [--head HEAD] [--speed]
 """
 import argparse
 import functools
@@ -64,39 +67,44 @@ def xla_conv(x, w):
 
 
 def speed(ns):
-    """Median time of one meta-gradient: lax.map or vmap, patches or XLA convolution."""
+    """Median time of one meta-gradient: one after another or all at once, patches or
+    XLA convolution, for 1-shot (meta-batch 8) and 5-shot (meta-batch 4) episodes."""
     import statistics
     jax = ns["jax"]
     params = ns["init_convnet"](ns["key_init"], ns["n_way"], 32)
-    episodes = jax.vmap(lambda k: ns["train_sample"](k, ns["background"]))(
-        jax.random.split(ns["key_train"], 8))
     patches = ns["conv_stride2"]
-    functions = {}
-    for conv_name, conv in [("patches", patches), ("XLA conv", xla_conv)]:
-        for batch_name in ("lax.map", "vmap"):
-            def objective(p, e, conv=conv, batch_name=batch_name):
-                ns["conv_stride2"] = conv   # read by features() when traced
-                one = lambda episode: ns["maml_loss"](p, episode, ns["alpha"])
-                if batch_name == "vmap":
-                    return jax.vmap(one)(e).mean()
-                return jax.lax.map(one, e).mean()
-            functions[f"{batch_name}, {conv_name}"] = jax.jit(jax.grad(objective))
-    times = {name: [] for name in functions}
-    for name, f in functions.items():   # compile
-        jax.block_until_ready(f(params, episodes))
-    for _ in range(20):
-        for name, f in functions.items():
-            start = time.perf_counter()
+    for k_shot, meta_batch in [(1, 8), (5, 4)]:
+        episodes = jax.vmap(lambda k: ns["train_sample"][k_shot](k, ns["background"]))(
+            jax.random.split(ns["key_train"], meta_batch))
+        functions = {}
+        for conv_name, conv in [("patches", patches), ("XLA conv", xla_conv)]:
+            for batch_name, batch_size in [("one after another", None),
+                                           ("all at once", meta_batch)]:
+                def objective(p, e, conv=conv, batch_size=batch_size):
+                    ns["conv_stride2"] = conv   # read by features() when traced
+                    return ns["make_maml_objective"](ns["alpha"],
+                                                     batch_size=batch_size)(p, e)
+                functions[f"{batch_name}, {conv_name}"] = jax.jit(jax.grad(objective))
+        times = {name: [] for name in functions}
+        for name, f in functions.items():   # compile
             jax.block_until_ready(f(params, episodes))
-            times[name].append(time.perf_counter() - start)
-    ns["conv_stride2"] = patches
-    for name, values in times.items():
-        print(f"{name:>20}: {1000 * statistics.median(values):7.1f} ms per meta-gradient")
+        for _ in range(20):
+            for name, f in functions.items():
+                start = time.perf_counter()
+                jax.block_until_ready(f(params, episodes))
+                times[name].append(time.perf_counter() - start)
+        ns["conv_stride2"] = patches
+        print(f"{k_shot}-shot, meta-batch {meta_batch}:")
+        for name, values in times.items():
+            print(f"{name:>30}: {1000 * statistics.median(values):7.1f} ms per "
+                  "meta-gradient")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated names of SETTINGS")
+    parser.add_argument("--head", default="zeroing trick",
+                        help='the starting head: "random", "zero" or "zeroing trick"')
     parser.add_argument("--speed", action="store_true", help="time the meta-gradient")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else list(SETTINGS)
@@ -108,12 +116,17 @@ def main():
     rows = []
     for name in names:
         s = SETTINGS[name]
-        params = ns["init_convnet"](ns["key_init"], ns["n_way"], s["filters"])
+        start_head, zeroing = ns["HEADS"][args.head]
+        params = ns["init_convnet"](ns["key_init"], ns["n_way"], s["filters"],
+                                    head=start_head)
         optimizer = optax.adam(ns["meta_lr"])
         sample = functools.partial(ns["sample_episode"], n_way=ns["n_way"],
                                    k_shot=s["k_shot"], n_query=s["k_shot"])
-        chunk = ns["make_train_chunk"](ns["make_maml_objective"](ns["alpha"]), optimizer,
-                                       sample, s["meta_batch_size"])
+        batch_size = s["meta_batch_size"] if s["k_shot"] == 1 else None
+        objective = ns["make_maml_objective"](ns["alpha"], zeroing=zeroing,
+                                              batch_size=batch_size)
+        chunk = ns["make_train_chunk"](objective, optimizer, sample,
+                                       s["meta_batch_size"])
         opt_state = optimizer.init(params)
         start = time.perf_counter()
         key_maml = jax.random.split(ns["key_train"], 3)[0]   # the chapter's key_meta
